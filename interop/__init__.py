@@ -1,0 +1,1 @@
+"""NAT lab and interop runners (reachable as `stunlike-tracker lab`)."""
