@@ -1,0 +1,123 @@
+"""Multi-part responses: one response over several datagrams (SPEC §4).
+
+"A response larger than the datagram budget (default 1200 bytes of XML) is
+sent as several datagrams, each a complete response document with the same
+TransactionID, a share of the PeerInfo elements and <Part index="i"
+count="n"/>. Any part alone is usable; the peer merges what arrives."
+
+Splitting is greedy and deterministic: the peers keep their order and fill
+each part as far as the budget allows, which gives the fewest parts for
+that order. A PeerInfo too large for any part on its own still goes out,
+alone in its part, rather than being dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from .encode import PEER_GROUP_CLOSE, PEER_GROUP_OPEN, encode_response, peer_info_xml
+from .errors import PpspError
+from .messages import Part, PeerInfo, Response
+
+DEFAULT_DATAGRAM_BUDGET = 1200
+"""SPEC §4: bytes of XML per response datagram, by default."""
+
+
+def encode_response_datagrams(r: Response, budget: int = DEFAULT_DATAGRAM_BUDGET) -> list[bytes]:
+    """``r`` as one datagram if it fits ``budget`` bytes, else as parts.
+
+    Every part repeats all fields of ``r`` but ``peers`` (same
+    TransactionID, status, swarms, TURN servers...) and adds ``Part``; any
+    ``part`` already set on ``r`` is replaced. Each part fits the budget
+    unless one of its peers cannot fit any part, or ``r`` without peers
+    already exceeds it; a response without peers is never split.
+    """
+    whole = dataclasses.replace(r, part=None)
+    encoded = encode_response(whole)
+    if len(encoded) <= budget or len(whole.peers) < 2:
+        return [encoded]
+    sizes = [len(peer_info_xml(peer).encode("utf-8")) for peer in whole.peers]
+    groups = _pack(whole, sizes, budget)
+    if len(groups) == 1:
+        return [encoded]
+    count = len(groups)
+    return [
+        encode_response(
+            dataclasses.replace(
+                whole,
+                peers=tuple(whole.peers[i] for i in group),
+                part=Part(index=index, count=count),
+            )
+        )
+        for index, group in enumerate(groups)
+    ]
+
+
+def _overhead(r: Response, digits: int) -> int:
+    """Bytes of a part document besides its PeerInfo elements, for parts
+    numbered with at most ``digits`` digits (index and count alike)."""
+    widest = 10**digits - 1
+    skeleton = encode_response(
+        dataclasses.replace(r, peers=(), part=Part(index=widest, count=widest))
+    )
+    return len(skeleton) + len(PEER_GROUP_OPEN) + len(PEER_GROUP_CLOSE)
+
+
+def _pack(r: Response, sizes: list[int], budget: int) -> list[list[int]]:
+    """Greedy first-fit in order; the Part element's width depends on the
+    number of parts, so repeat with wider numbers until the count fits."""
+    digits = 1
+    while True:
+        room = budget - _overhead(r, digits)
+        groups: list[list[int]] = []
+        used = 0
+        for i, size in enumerate(sizes):
+            if groups and used + size <= room:
+                groups[-1].append(i)
+                used += size
+            else:
+                groups.append([i])
+                used = size
+        if len(str(len(groups))) <= digits:
+            return groups
+        digits = len(str(len(groups)))
+
+
+def merge_response_parts(parts: Iterable[Response]) -> Response:
+    """One response from the parts that arrived (SPEC §4).
+
+    Peers are concatenated in part-index order; a part received twice
+    counts once; missing parts are simply absent ("any part alone is
+    usable"). ``part`` is dropped. An unsplit response (no ``Part``) merges
+    only with copies of itself. Parts that disagree on anything but their
+    peers and index (TransactionID, status, count...) raise a 400
+    PpspError, as does an empty input.
+    """
+    received = list(parts)
+    if not received:
+        raise PpspError(400, "No Response Parts")
+    first = received[0]
+    by_index: dict[int, Response] = {}
+    for part in received:
+        if part.transaction_id != first.transaction_id:
+            raise PpspError(400, "Inconsistent Response Parts")
+        if _shared_fields(part) != _shared_fields(first):
+            raise _inconsistent(first)
+        index = -1 if part.part is None else part.part.index
+        if by_index.setdefault(index, part).peers != part.peers:
+            raise _inconsistent(first)
+    peers: list[PeerInfo] = []
+    for index in sorted(by_index):
+        peers.extend(by_index[index].peers)
+    return dataclasses.replace(first, peers=tuple(peers), part=None)
+
+
+def _shared_fields(r: Response) -> Response:
+    """``r`` without what differs between parts: peers and part index."""
+    count = None if r.part is None else Part(index=0, count=r.part.count)
+    return dataclasses.replace(r, peers=(), part=count)
+
+
+def _inconsistent(first: Response) -> PpspError:
+    return PpspError(400, "Inconsistent Response Parts", transaction_id=first.transaction_id)
