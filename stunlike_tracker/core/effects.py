@@ -1,0 +1,47 @@
+"""Events into the core and effects out of it (ARCHITECTURE habit 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """The DTLS association a datagram arrived on.
+
+    ``session_id`` is unique across tracker nodes; ``address`` is the UDP
+    source (the peer's reflexive address); ``identity`` is the Peer-ID named
+    by the client certificate in mutual mode, else None.
+    """
+
+    session_id: str
+    address: tuple[str, int]
+    identity: str | None = None
+    node_id: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """Send these datagrams over a session (on ``node_id``'s server)."""
+
+    session_id: str
+    datagrams: tuple[bytes, ...]
+    node_id: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerExpired:
+    """A peer's timer fired; it left every swarm (SPEC §3)."""
+
+    peer_id: str
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDropped:
+    """An input that could not be answered, counted by reason."""
+
+    reason: str
+
+
+Effect = Transmit | PeerExpired | RequestDropped

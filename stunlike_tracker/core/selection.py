@@ -1,0 +1,98 @@
+"""Peer lists for JOIN/FIND (SPEC §3 "Peer lists").
+
+Cost is O(peers returned): we sample a bounded number of members from the
+swarm's SEED and LEECH sets (the store samples in O(k)), drop the requester
+and stale entries, and rank the sample by the requester's preferences. Ties
+keep the sample's random order, so repeated FINDs spread the load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stunlike_tracker.ppsp.chunkmap import segment_covers
+from stunlike_tracker.ppsp.messages import NatAbility, PeerMode, Representation
+from stunlike_tracker.store.contract import TrackerStore
+from stunlike_tracker.store.records import Membership, PeerRecord
+
+# How many members to sample per wanted peer when preferences need ranking.
+_OVERSAMPLE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRange:
+    representation: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    requester_mode: PeerMode
+    chunk_range: ChunkRange | None = None
+    nat: NatAbility | None = None
+
+
+def chunk_range_of(content: tuple[Representation, ...]) -> ChunkRange | None:
+    """The first chunk scope in a ContentGroup (JOIN start point, FIND range)."""
+    for rep in content:
+        for seg in rep.segments:
+            if seg.start is not None:
+                end = seg.end if seg.end is not None and seg.end >= seg.start else seg.start
+                return ChunkRange(rep.id, seg.start, end)
+    return None
+
+
+def covers(record: PeerRecord, membership: Membership, wanted: ChunkRange) -> bool:
+    """Does the peer have (or, by its start point, will it have) the range?"""
+    reported = False
+    for swarm_id, rep in record.content_maps:
+        if swarm_id != membership.swarm_id or rep.id != wanted.representation:
+            continue
+        reported = True
+        if any(segment_covers(seg, wanted.start, wanted.end) for seg in rep.segments):
+            return True
+    if reported:
+        return False
+    if membership.mode is PeerMode.SEED:
+        return True
+    for rep in membership.content:
+        if rep.id == wanted.representation:
+            return any(seg.start is not None and seg.start <= wanted.start for seg in rep.segments)
+    return False
+
+
+def select_peers(
+    store: TrackerStore,
+    swarm_id: str,
+    requester_id: str,
+    want: int,
+    prefs: Preferences,
+) -> list[tuple[PeerRecord, Membership]]:
+    if want <= 0:
+        return []
+    ranked = prefs.chunk_range is not None or prefs.nat is not None
+    k = (want * _OVERSAMPLE if ranked else want) + 1  # +1: the requester may be drawn
+    sampled = store.sample_members(swarm_id, PeerMode.SEED, k)
+    if ranked or len(sampled) <= want or prefs.requester_mode is PeerMode.SEED:
+        sampled += store.sample_members(swarm_id, PeerMode.LEECH, k)
+
+    found: list[tuple[PeerRecord, Membership]] = []
+    for peer_id in sampled:
+        if peer_id == requester_id:
+            continue
+        record = store.get_peer(peer_id)
+        membership = record.membership(swarm_id) if record is not None else None
+        if record is not None and membership is not None:
+            found.append((record, membership))
+
+    def score(item: tuple[PeerRecord, Membership]) -> tuple[bool, bool, bool]:
+        record, membership = item
+        in_range = prefs.chunk_range is None or covers(record, membership, prefs.chunk_range)
+        seed_first = prefs.requester_mode is PeerMode.LEECH and membership.mode is PeerMode.SEED
+        nat_match = prefs.nat is None or record.nat_ability is prefs.nat
+        return (in_range, seed_first, nat_match)
+
+    # Stable sort: equal scores keep the random sample order.
+    found.sort(key=score, reverse=True)
+    return found[:want]

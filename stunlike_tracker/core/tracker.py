@@ -1,0 +1,577 @@
+"""The tracker core: PPSP requests in, effects out (SPEC §3, §4, §6).
+
+Theory of operation
+-------------------
+``handle_datagram(data, session, now)`` parses one request datagram and
+returns effects (datagrams to transmit over sessions). ``on_timer(now)``
+fires peer timers, resends ATTACH indications and purges the store;
+``next_timer()`` says when it next needs calling. Nothing here reads a clock
+or touches a socket: the server owns both. All state lives in the store,
+except ATTACH indications in flight (node-local, see ``attach``).
+
+Order of checks for a request (SPEC §4, §8):
+1. mutual mode: the certificate's Peer-ID must be the request's (401);
+2. the response cache, bound to the session that asked: same TransactionID
+   and bytes → the cached datagrams again (nothing re-executed; an ATTACH
+   still in flight is absorbed), other bytes → 400;
+3. ownership: a Peer-ID is served only over the session that CONNECTed it
+   (401), CONNECT itself decides between new, re-CONNECT and 403;
+4. the state table (``states``) → 403 with the reason;
+5. the handler. Answers to attributable requests are cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from stunlike_tracker.core.addresses import (
+    host_addresses,
+    reflexive_address,
+    sanitize_offer,
+)
+from stunlike_tracker.core.attach import PendingAttach, PendingAttaches
+from stunlike_tracker.core.config import TrackerConfig
+from stunlike_tracker.core.effects import (
+    Effect,
+    PeerExpired,
+    RequestDropped,
+    Session,
+    Transmit,
+)
+from stunlike_tracker.core.selection import Preferences, chunk_range_of, select_peers
+from stunlike_tracker.core.states import PeerState, refusal, state_of
+from stunlike_tracker.core.turn import turn_servers
+from stunlike_tracker.ppsp import (
+    PpspError,
+    encode_indication,
+    encode_response,
+    encode_response_datagrams,
+    parse_request_untrusted,
+)
+from stunlike_tracker.ppsp.messages import (
+    SWARM_ALL,
+    SWARM_NIL,
+    ContentMap,
+    IceOffer,
+    Indication,
+    Method,
+    NatAbility,
+    PeerInfo,
+    PeerMode,
+    Request,
+    Response,
+    Status,
+    StreamStatistics,
+    TurnServer,
+)
+from stunlike_tracker.store.contract import TrackerStore
+from stunlike_tracker.store.records import (
+    CachedResponse,
+    Membership,
+    OfferGrant,
+    PeerRecord,
+)
+
+# How many expired peers one timer tick retires at most (bounded work).
+_EXPIRE_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A handler's result: a response, or nothing yet (ATTACH in flight)."""
+
+    response: Response | None
+    effects: tuple[Effect, ...] = ()
+    cache: bool = True
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Tracker:
+    def __init__(
+        self,
+        store: TrackerStore,
+        config: TrackerConfig | None = None,
+        *,
+        token_factory: Callable[[], str] = _new_token,
+    ) -> None:
+        self.store = store
+        self.config = config or TrackerConfig()
+        self._token = token_factory
+        self.attaches = PendingAttaches(
+            self.config.attach_resend_intervals, self.config.attach_timeout
+        )
+
+    # ------------------------------------------------------------------
+    # entry points
+    # ------------------------------------------------------------------
+    def handle_datagram(self, data: bytes, session: Session, now: float) -> list[Effect]:
+        try:
+            request = parse_request_untrusted(data, max_size=self.config.max_request_size)
+        except PpspError as error:
+            if error.transaction_id is None:
+                # Unattributable: never answer (ARCHITECTURE habit 4).
+                return [RequestDropped(f"ppsp-unanswerable: {error.reason}")]
+            response = Response(
+                status=error.status,
+                transaction_id=error.transaction_id,
+                reason=error.reason,
+                text=error.text,
+            )
+            return [Transmit(session.session_id, (encode_response(response),), session.node_id)]
+        return self.handle_request(request, data, session, now)
+
+    def handle_request(
+        self, request: Request, raw: bytes, session: Session, now: float
+    ) -> list[Effect]:
+        config = self.config
+        if config.identity_mode == "mutual" and session.identity != request.peer_id:
+            return self._reply(session, request, Status.UNAUTHORIZED, "PeerID Not Certified")
+
+        digest = _digest(raw)
+        cached = self.store.cache_get(request.peer_id, request.transaction_id, now)
+        if cached is not None and cached.session_id == session.session_id:
+            if not hmac.compare_digest(cached.request_digest, digest):
+                return self._reply(session, request, Status.BAD_REQUEST, "TransactionID Reused")
+            if cached.datagrams is None:
+                return []  # still being processed: the retransmission is absorbed
+            return [Transmit(session.session_id, cached.datagrams, session.node_id)]
+
+        record = self.store.get_peer(request.peer_id)
+        if request.method is Method.CONNECT:
+            answer = self._connect(request, record, session, now)
+        elif record is None:
+            return self._reply(session, request, Status.FORBIDDEN, "Not Connected")
+        elif record.session_id != session.session_id:
+            return self._reply(session, request, Status.UNAUTHORIZED, "PeerID Not Owned")
+        else:
+            reason = refusal(state_of(record), request.method)
+            if reason is not None:
+                answer = _Answer(self._error(request, Status.FORBIDDEN, reason))
+            else:
+                answer = self._dispatch(request, record, session, digest, now)
+
+        effects: list[Effect] = list(answer.effects)
+        if answer.response is None:
+            if answer.cache:
+                self._cache(request, session, digest, None, now)
+            return effects
+        datagrams = tuple(encode_response_datagrams(answer.response, config.datagram_budget))
+        if answer.cache:
+            self._cache(request, session, digest, datagrams, now)
+        effects.insert(0, Transmit(session.session_id, datagrams, session.node_id))
+        return effects
+
+    def next_timer(self) -> float | None:
+        """When ``on_timer`` must run for ATTACH resends; peer timers and purging
+        are driven by the server's periodic tick."""
+        return self.attaches.next_deadline()
+
+    def on_timer(self, now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        resend, expired = self.attaches.due(now)
+        for pending in resend:
+            effects.append(
+                Transmit(pending.target_session, (pending.datagram,), pending.target_node)
+            )
+        for pending in expired:
+            effects += self._finish_attach(
+                pending, Status.OVERLOADED, "Target Did Not Acknowledge", now
+            )
+        for peer_id in self.store.expired_peers(now, _EXPIRE_BATCH):
+            effects += self._expire(peer_id, now)
+        self.store.purge(now)
+        return effects
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _error(request: Request, status: int, reason: str) -> Response:
+        return Response(status=status, transaction_id=request.transaction_id, reason=reason)
+
+    def _reply(self, session: Session, request: Request, status: int, reason: str) -> list[Effect]:
+        """An uncached answer (the request is not attributable to the peer)."""
+        data = encode_response(self._error(request, status, reason))
+        return [Transmit(session.session_id, (data,), session.node_id)]
+
+    def _cache(
+        self,
+        request: Request,
+        session: Session,
+        digest: bytes,
+        datagrams: tuple[bytes, ...] | None,
+        now: float,
+    ) -> None:
+        self.store.cache_put(
+            request.peer_id,
+            request.transaction_id,
+            CachedResponse(session.session_id, digest, datagrams),
+            now + self.config.response_cache_ttl,
+        )
+
+    @staticmethod
+    def _ok(
+        request: Request,
+        *,
+        peers: tuple[PeerInfo, ...] = (),
+        swarm_ids: tuple[str, ...] = (),
+        keep_alive: int | None = None,
+        turn_servers: tuple[TurnServer, ...] = (),
+        reconnect_token: str | None = None,
+    ) -> Response:
+        return Response(
+            status=Status.OK,
+            transaction_id=request.transaction_id,
+            reason="OK",
+            peers=peers,
+            swarm_ids=swarm_ids,
+            keep_alive=keep_alive,
+            turn_servers=turn_servers,
+            reconnect_token=reconnect_token,
+        )
+
+    def _dispatch(
+        self, request: Request, record: PeerRecord, session: Session, digest: bytes, now: float
+    ) -> _Answer:
+        method = request.method
+        if method is Method.JOIN:
+            return self._join(request, record, now)
+        if method is Method.FIND:
+            return self._find(request, record, now)
+        if method is Method.STAT_REPORT:
+            return self._stat_report(request, record, now)
+        if method is Method.DISCONNECT:
+            return self._disconnect(request, record, now)
+        if method is Method.ATTACH:
+            return self._attach(request, record, session, digest, now)
+        if method is Method.ATTACH_ACK:
+            return self._attach_ack(request, record, now)
+        raise AssertionError(f"unhandled method {method}")  # pragma: no cover
+
+    def _renew(self, record: PeerRecord, now: float) -> PeerRecord:
+        timeout = self.config.track_timeout if record.memberships else self.config.init_timeout
+        return replace(record, deadline=now + timeout)
+
+    def _publish_offer(self, peer_id: str, offer: IceOffer | None, now: float) -> None:
+        if offer is None:
+            return
+        clean = sanitize_offer(
+            offer,
+            lan_mode=self.config.lan_mode,
+            max_candidates=self.config.max_candidates_per_offer,
+        )
+        self.store.push_offer(
+            peer_id, clean, now + self.config.offer_ttl, self.config.offers_per_peer
+        )
+
+    def _want(self, request: Request) -> int:
+        count = request.peer_num.count if request.peer_num else None
+        if count is None:
+            count = self.config.default_peer_num
+        return max(0, min(count, self.config.max_peer_num))
+
+    def _swarm_allowed(self, swarm_id: str) -> bool:
+        allowed = self.config.allowed_swarms
+        return allowed is None or swarm_id in allowed
+
+    # ------------------------------------------------------------------
+    # CONNECT / re-CONNECT (SPEC §3, §8)
+    # ------------------------------------------------------------------
+    def _connect(
+        self, request: Request, record: PeerRecord | None, session: Session, now: float
+    ) -> _Answer:
+        if record is not None and record.session_id == session.session_id:
+            return _Answer(self._error(request, Status.FORBIDDEN, "Already Connected"))
+        previous = record or self.store.get_tombstone(request.peer_id, now)
+        if previous is not None and self.config.identity_mode == "open":
+            token = request.reconnect_token
+            presented = _digest(token.encode()) if token is not None else b""
+            if previous.token_hash is None or not hmac.compare_digest(
+                presented, previous.token_hash
+            ):
+                reason = "Reconnect Token Required" if token is None else "Bad Reconnect Token"
+                return _Answer(self._error(request, Status.UNAUTHORIZED, reason), cache=False)
+
+        token = self._token() if self.config.identity_mode == "open" else None
+        reflexive = reflexive_address(session.address)
+        hosts = host_addresses(request.addresses, lan_mode=self.config.lan_mode)
+        no_nat = any(h.ip == reflexive.ip and h.port == reflexive.port for h in hosts)
+        restored = tuple(
+            m
+            for m in (previous.memberships if previous is not None else ())
+            if self._swarm_allowed(m.swarm_id)
+        )
+        new = PeerRecord(
+            peer_id=request.peer_id,
+            session_id=session.session_id,
+            reflexive=reflexive,
+            connected_at=now,
+            deadline=now,
+            host_addresses=hosts,
+            nat_ability=NatAbility.NO_NAT if no_nat else NatAbility.STUN,
+            token_hash=_digest(token.encode()) if token is not None else None,
+            node_id=session.node_id,
+            memberships=restored,
+            stream_stats=previous.stream_stats if previous is not None else (),
+            content_maps=previous.content_maps if previous is not None else (),
+        )
+        # Offers were gathered from the old socket: they are stale now.
+        self.store.clear_offers(request.peer_id)
+        for membership in restored:
+            self.store.add_member(membership.swarm_id, request.peer_id, membership.mode)
+        self.store.put_peer(self._renew(new, now))
+        self.store.delete_tombstone(request.peer_id)
+
+        turn = turn_servers(self.config.turn, request.peer_id, now) if self.config.turn else ()
+        response = self._ok(
+            request,
+            peers=(PeerInfo(addresses=(reflexive,)),),
+            swarm_ids=tuple(m.swarm_id for m in restored),
+            keep_alive=self.config.keep_alive,
+            turn_servers=turn,
+            reconnect_token=token,
+        )
+        return _Answer(response)
+
+    # ------------------------------------------------------------------
+    # JOIN / FIND (SPEC §3, §6)
+    # ------------------------------------------------------------------
+    def _join(self, request: Request, record: PeerRecord, now: float) -> _Answer:
+        swarm_id = request.swarm_id
+        assert swarm_id is not None  # the codec requires it for JOIN
+        if not self._swarm_allowed(swarm_id):
+            return _Answer(self._error(request, Status.NOT_FOUND, "Unknown Swarm"))
+        mode = request.peer_mode or PeerMode.LEECH
+        existing = record.membership(swarm_id)
+        if existing is None and len(record.memberships) >= self.config.max_swarms_per_peer:
+            return _Answer(self._error(request, Status.FORBIDDEN, "Too Many Swarms"))
+        content = request.content[: self.config.max_content_entries]
+        if existing is not None and not content:
+            content = existing.content
+        membership = Membership(
+            swarm_id=swarm_id,
+            mode=mode,
+            content=content,
+            joined_at=existing.joined_at if existing is not None else now,
+        )
+        others = tuple(m for m in record.memberships if m.swarm_id != swarm_id)
+        record = self._renew(replace(record, memberships=(*others, membership)), now)
+        self.store.add_member(swarm_id, record.peer_id, mode)
+        self.store.put_peer(record)
+        self._publish_offer(record.peer_id, request.ice_offer, now)
+
+        peers: tuple[PeerInfo, ...] = ()
+        if mode is PeerMode.LEECH or request.peer_num is not None:
+            peers = self._peer_list(request, record, swarm_id, mode, now)
+        return _Answer(self._ok(request, swarm_ids=(swarm_id,), peers=peers))
+
+    def _find(self, request: Request, record: PeerRecord, now: float) -> _Answer:
+        swarm_id = request.swarm_id
+        assert swarm_id is not None
+        membership = record.membership(swarm_id)
+        if membership is None:
+            return _Answer(self._error(request, Status.FORBIDDEN, "Not Joined"))
+        record = self._renew(record, now)
+        self.store.put_peer(record)
+        peers = self._peer_list(request, record, swarm_id, membership.mode, now)
+        return _Answer(self._ok(request, swarm_ids=(swarm_id,), peers=peers))
+
+    def _peer_list(
+        self, request: Request, record: PeerRecord, swarm_id: str, mode: PeerMode, now: float
+    ) -> tuple[PeerInfo, ...]:
+        prefs = Preferences(
+            requester_mode=mode,
+            chunk_range=chunk_range_of(request.content),
+            nat=request.peer_num.ability_nat if request.peer_num else None,
+        )
+        chosen = select_peers(self.store, swarm_id, record.peer_id, self._want(request), prefs)
+        infos = []
+        for other, membership in chosen:
+            offer = self.store.take_offer(other.peer_id, now)
+            if offer is not None:
+                # The offer is now this requester's alone (SPEC §6).
+                self.store.put_grant(
+                    OfferGrant(other.peer_id, offer.id, record.peer_id),
+                    now + self.config.offer_ttl,
+                )
+            infos.append(
+                PeerInfo(
+                    peer_id=other.peer_id,
+                    mode=membership.mode,
+                    addresses=(other.reflexive, *other.host_addresses),
+                    offer=offer,
+                )
+            )
+        return tuple(infos)
+
+    # ------------------------------------------------------------------
+    # STAT_REPORT (SPEC §3, draft-07 §8.5)
+    # ------------------------------------------------------------------
+    def _stat_report(self, request: Request, record: PeerRecord, now: float) -> _Answer:
+        joined = set(record.swarm_ids)
+        if request.stats:
+            stream = {s.swarm_id: s for s in record.stream_stats}
+            maps = {(sid, rep.id): rep for sid, rep in record.content_maps}
+            for stat in request.stats:
+                if stat.swarm_id not in joined:
+                    continue  # statistics for swarms the peer is not in are ignored
+                if isinstance(stat, StreamStatistics):
+                    stream[stat.swarm_id] = stat
+                elif isinstance(stat, ContentMap):
+                    for rep in stat.representations:
+                        maps[(stat.swarm_id, rep.id)] = rep
+            limit = self.config.max_content_entries
+            kept_maps = list(maps.items())[-limit:]
+            record = replace(
+                record,
+                stream_stats=tuple(stream.values())[-limit:],
+                content_maps=tuple((sid, rep) for (sid, _), rep in kept_maps),
+            )
+        self.store.put_peer(self._renew(record, now))
+        self._publish_offer(record.peer_id, request.ice_offer, now)
+        return _Answer(self._ok(request))
+
+    # ------------------------------------------------------------------
+    # DISCONNECT (SPEC §3, draft-07 §8.2)
+    # ------------------------------------------------------------------
+    def _disconnect(self, request: Request, record: PeerRecord, now: float) -> _Answer:
+        swarm_id = request.swarm_id
+        if swarm_id == SWARM_NIL:
+            self._forget(record)
+            self.store.delete_tombstone(record.peer_id)
+            return _Answer(self._ok(request))
+        if swarm_id == SWARM_ALL:
+            leaving = record.swarm_ids
+        elif record.membership(swarm_id or "") is None:
+            return _Answer(self._error(request, Status.FORBIDDEN, "Not Joined"))
+        else:
+            leaving = (swarm_id or "",)
+        for sid in leaving:
+            self.store.remove_member(sid, record.peer_id)
+        kept = tuple(m for m in record.memberships if m.swarm_id not in leaving)
+        self.store.put_peer(self._renew(replace(record, memberships=kept), now))
+        return _Answer(self._ok(request))
+
+    def _forget(self, record: PeerRecord) -> None:
+        """Remove a peer from every swarm and its registration."""
+        for sid in record.swarm_ids:
+            self.store.remove_member(sid, record.peer_id)
+        self.store.clear_offers(record.peer_id)
+        self.store.delete_peer(record.peer_id)
+
+    def _expire(self, peer_id: str, now: float) -> list[Effect]:
+        record = self.store.get_peer(peer_id)
+        if record is None or record.deadline > now:
+            return []
+        self._forget(record)
+        # SPEC §3: a re-CONNECT within one track timeout restores everything.
+        self.store.put_tombstone(record, now + self.config.track_timeout)
+        effects: list[Effect] = [PeerExpired(peer_id, record.session_id)]
+        for pending in self.attaches.targeting(peer_id):
+            self.attaches.pop(pending.indication_id)
+            effects += self._finish_attach(pending, Status.NOT_FOUND, "Target Gone", now)
+        return effects
+
+    # ------------------------------------------------------------------
+    # ATTACH / ATTACH_ACK (SPEC §6)
+    # ------------------------------------------------------------------
+    def _attach(
+        self, request: Request, record: PeerRecord, session: Session, digest: bytes, now: float
+    ) -> _Answer:
+        swarm_id = request.swarm_id or ""
+        target_id = request.target_peer_id or ""
+        own = record.membership(swarm_id)
+        if own is None:
+            return _Answer(self._error(request, Status.FORBIDDEN, "Not Joined"))
+        if target_id == record.peer_id:
+            return _Answer(self._error(request, Status.FORBIDDEN, "Cannot Attach To Self"))
+        target = self.store.get_peer(target_id)
+        if target is None or target.membership(swarm_id) is None:
+            return _Answer(self._error(request, Status.NOT_FOUND, "Target Not Found"))
+        if request.offer_id is not None:
+            grant = self.store.take_grant(target_id, request.offer_id, now)
+            if grant is None or grant.requester != record.peer_id:
+                return _Answer(self._error(request, Status.NOT_FOUND, "Offer Not Found"))
+        offer = request.ice_offer
+        if offer is not None:
+            offer = sanitize_offer(
+                offer,
+                lan_mode=self.config.lan_mode,
+                max_candidates=self.config.max_candidates_per_offer,
+            )
+        indication = Indication(
+            transaction_id=self._token(),
+            swarm_id=swarm_id,
+            offer_id=request.offer_id,
+            peer=PeerInfo(
+                peer_id=record.peer_id,
+                mode=own.mode,
+                addresses=(record.reflexive, *record.host_addresses),
+                offer=offer,
+            ),
+        )
+        datagram = encode_indication(indication)
+        self.attaches.add(
+            PendingAttach(
+                indication_id=indication.transaction_id,
+                swarm_id=swarm_id,
+                requester_id=record.peer_id,
+                requester_session=session.session_id,
+                requester_node=session.node_id,
+                request_transaction_id=request.transaction_id,
+                request_digest=digest,
+                target_id=target_id,
+                target_session=target.session_id,
+                target_node=target.node_id,
+                datagram=datagram,
+                started_at=now,
+                next_resend_at=self.attaches.first_resend_at(now),
+            )
+        )
+        self.store.put_peer(self._renew(record, now))
+        send = Transmit(target.session_id, (datagram,), target.node_id)
+        return _Answer(None, effects=(send,))
+
+    def _attach_ack(self, request: Request, record: PeerRecord, now: float) -> _Answer:
+        pending = self.attaches.pop(request.indication_id or "")
+        if pending is None or pending.target_id != record.peer_id:
+            if pending is not None:
+                self.attaches.add(pending)  # not this peer's to acknowledge
+            return _Answer(self._error(request, Status.NOT_FOUND, "Indication Not Found"))
+        if record.memberships:
+            self.store.put_peer(self._renew(record, now))
+        effects = self._finish_attach(pending, Status.OK, "OK", now)
+        return _Answer(self._ok(request), effects=tuple(effects))
+
+    def _finish_attach(
+        self, pending: PendingAttach, status: int, reason: str, now: float
+    ) -> list[Effect]:
+        """Answer the requester of an ATTACH, and cache that answer."""
+        response = Response(
+            status=status,
+            transaction_id=pending.request_transaction_id,
+            reason=reason,
+            swarm_ids=(pending.swarm_id,) if status == Status.OK else (),
+        )
+        datagrams = tuple(encode_response_datagrams(response, self.config.datagram_budget))
+        self.store.cache_put(
+            pending.requester_id,
+            pending.request_transaction_id,
+            CachedResponse(pending.requester_session, pending.request_digest, datagrams),
+            now + self.config.response_cache_ttl,
+        )
+        return [Transmit(pending.requester_session, datagrams, pending.requester_node)]
+
+
+__all__ = ["PeerState", "Tracker"]

@@ -1,0 +1,222 @@
+"""The embedded in-memory store (SPEC §9 default). Single-threaded use."""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import deque
+
+from stunlike_tracker.ppsp.messages import IceOffer, PeerMode
+from stunlike_tracker.store.records import CachedResponse, OfferGrant, PeerRecord, StoredOffer
+
+
+class _MemberSet:
+    """A set with O(1) add/remove and O(k) random sampling (swap-remove)."""
+
+    __slots__ = ("_index", "_items")
+
+    def __init__(self) -> None:
+        self._items: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, item: str) -> None:
+        if item not in self._index:
+            self._index[item] = len(self._items)
+            self._items.append(item)
+
+    def discard(self, item: str) -> None:
+        pos = self._index.pop(item, None)
+        if pos is None:
+            return
+        last = self._items.pop()
+        if pos < len(self._items):
+            self._items[pos] = last
+            self._index[last] = pos
+
+    def sample(self, k: int, rng: random.Random) -> list[str]:
+        n = len(self._items)
+        if k >= n:
+            items = list(self._items)
+            rng.shuffle(items)
+            return items
+        # random.sample over a range object is O(k), not O(n).
+        return [self._items[i] for i in rng.sample(range(n), k)]
+
+
+class MemoryStore:
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.Random()  # noqa: S311 - peer sampling, not secrets
+        self._peers: dict[str, PeerRecord] = {}
+        self._deadlines: list[tuple[float, str]] = []
+        self._swarms: dict[tuple[str, PeerMode], _MemberSet] = {}
+        self._offers: dict[str, deque[StoredOffer]] = {}
+        self._grants: dict[tuple[str, str], tuple[OfferGrant, float]] = {}
+        self._tombstones: dict[str, tuple[PeerRecord, float]] = {}
+        self._cache: dict[tuple[str, str], tuple[CachedResponse, float]] = {}
+        # (expires_at, kind, key) for purge; stale entries are skipped.
+        self._expiries: list[tuple[float, str, tuple[str, str]]] = []
+
+    # --- registrations ---------------------------------------------------
+    def get_peer(self, peer_id: str) -> PeerRecord | None:
+        return self._peers.get(peer_id)
+
+    def put_peer(self, record: PeerRecord) -> None:
+        old = self._peers.get(record.peer_id)
+        self._peers[record.peer_id] = record
+        if old is None or old.deadline != record.deadline:
+            heapq.heappush(self._deadlines, (record.deadline, record.peer_id))
+            if len(self._deadlines) > 2 * len(self._peers) + 64:
+                # Every renewal leaves a stale entry behind: rebuild rather than grow.
+                self._deadlines = [(r.deadline, p) for p, r in self._peers.items()]
+                heapq.heapify(self._deadlines)
+
+    def delete_peer(self, peer_id: str) -> None:
+        self._peers.pop(peer_id, None)
+
+    def expired_peers(self, now: float, limit: int) -> list[str]:
+        found: list[str] = []
+        heap = self._deadlines
+        while heap and heap[0][0] <= now and len(found) < limit:
+            deadline, peer_id = heapq.heappop(heap)
+            record = self._peers.get(peer_id)
+            if record is not None and record.deadline == deadline and peer_id not in found:
+                found.append(peer_id)
+        # Expired peers stay indexed until the caller deletes or renews them.
+        for peer_id in found:
+            heapq.heappush(heap, (self._peers[peer_id].deadline, peer_id))
+        return found
+
+    def peer_count(self) -> int:
+        return len(self._peers)
+
+    # --- memberships -----------------------------------------------------
+    def add_member(self, swarm_id: str, peer_id: str, mode: PeerMode) -> None:
+        for other in PeerMode:
+            if other is not mode:
+                self._discard(swarm_id, other, peer_id)
+        self._swarms.setdefault((swarm_id, mode), _MemberSet()).add(peer_id)
+
+    def remove_member(self, swarm_id: str, peer_id: str) -> None:
+        for mode in PeerMode:
+            self._discard(swarm_id, mode, peer_id)
+
+    def _discard(self, swarm_id: str, mode: PeerMode, peer_id: str) -> None:
+        members = self._swarms.get((swarm_id, mode))
+        if members is not None:
+            members.discard(peer_id)
+            if not members:
+                del self._swarms[(swarm_id, mode)]
+
+    def sample_members(self, swarm_id: str, mode: PeerMode, k: int) -> list[str]:
+        members = self._swarms.get((swarm_id, mode))
+        if members is None or k <= 0:
+            return []
+        return members.sample(k, self._rng)
+
+    def member_count(self, swarm_id: str, mode: PeerMode | None = None) -> int:
+        modes = list(PeerMode) if mode is None else [mode]
+        return sum(len(self._swarms.get((swarm_id, m), ())) for m in modes)
+
+    # --- ICE offers ------------------------------------------------------
+    def push_offer(self, peer_id: str, offer: IceOffer, expires_at: float, cap: int) -> None:
+        queue = self._offers.setdefault(peer_id, deque())
+        for stored in list(queue):
+            if stored.offer.id == offer.id:
+                queue.remove(stored)
+        queue.append(StoredOffer(offer, expires_at))
+        while len(queue) > max(cap, 0):
+            queue.popleft()
+        if not queue:
+            del self._offers[peer_id]
+
+    def take_offer(self, peer_id: str, now: float) -> IceOffer | None:
+        queue = self._offers.get(peer_id)
+        while queue:
+            stored = queue.popleft()
+            if stored.expires_at > now:
+                if not queue:
+                    del self._offers[peer_id]
+                return stored.offer
+        self._offers.pop(peer_id, None)
+        return None
+
+    def offer_count(self, peer_id: str, now: float) -> int:
+        return sum(1 for s in self._offers.get(peer_id, ()) if s.expires_at > now)
+
+    def clear_offers(self, peer_id: str) -> None:
+        self._offers.pop(peer_id, None)
+
+    def put_grant(self, grant: OfferGrant, expires_at: float) -> None:
+        key = (grant.owner, grant.offer_id)
+        self._grants[key] = (grant, expires_at)
+        heapq.heappush(self._expiries, (expires_at, "grant", key))
+
+    def take_grant(self, owner: str, offer_id: str, now: float) -> OfferGrant | None:
+        entry = self._grants.pop((owner, offer_id), None)
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    # --- tombstones ------------------------------------------------------
+    def put_tombstone(self, record: PeerRecord, expires_at: float) -> None:
+        self._tombstones[record.peer_id] = (record, expires_at)
+        heapq.heappush(self._expiries, (expires_at, "tomb", (record.peer_id, "")))
+
+    def get_tombstone(self, peer_id: str, now: float) -> PeerRecord | None:
+        entry = self._tombstones.get(peer_id)
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def delete_tombstone(self, peer_id: str) -> None:
+        self._tombstones.pop(peer_id, None)
+
+    # --- response cache --------------------------------------------------
+    def cache_get(self, peer_id: str, transaction_id: str, now: float) -> CachedResponse | None:
+        entry = self._cache.get((peer_id, transaction_id))
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def cache_put(
+        self, peer_id: str, transaction_id: str, entry: CachedResponse, expires_at: float
+    ) -> None:
+        key = (peer_id, transaction_id)
+        self._cache[key] = (entry, expires_at)
+        heapq.heappush(self._expiries, (expires_at, "cache", key))
+
+    # --- housekeeping ----------------------------------------------------
+    def purge(self, now: float) -> None:
+        heap = self._expiries
+        while heap and heap[0][0] <= now:
+            _expires_at, kind, key = heapq.heappop(heap)
+            if kind == "cache":
+                entry = self._cache.get(key)
+                if entry is not None and entry[1] <= now:
+                    del self._cache[key]
+            elif kind == "grant":
+                grant = self._grants.get(key)
+                if grant is not None and grant[1] <= now:
+                    del self._grants[key]
+            else:
+                tomb = self._tombstones.get(key[0])
+                if tomb is not None and tomb[1] <= now:
+                    del self._tombstones[key[0]]
+        for peer_id in [p for p, q in self._offers.items() if all(s.expires_at <= now for s in q)]:
+            del self._offers[peer_id]
+
+    def sizes(self) -> dict[str, int]:
+        """Entry counts, for metrics and leak tests."""
+        return {
+            "peers": len(self._peers),
+            "swarm_sets": len(self._swarms),
+            "offer_queues": len(self._offers),
+            "grants": len(self._grants),
+            "tombstones": len(self._tombstones),
+            "cache": len(self._cache),
+            "deadline_index": len(self._deadlines),
+            "expiry_index": len(self._expiries),
+        }

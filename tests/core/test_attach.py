@@ -1,0 +1,214 @@
+"""ICE offers in JOIN/FIND and ATTACH introductions (SPEC §6)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from stunlike_tracker.core.effects import Effect, Session, Transmit
+from stunlike_tracker.ppsp import encode_request
+from stunlike_tracker.ppsp.messages import IceOffer, Method, PeerMode, Request
+from tests.core.harness import Harness, candidate, make_offer
+
+
+def seeded(h: Harness, offers: int = 2) -> tuple[Session, Session]:
+    b, _ = h.connected("B")
+    h.join(b, "B", "x", PeerMode.SEED, ice_offer=make_offer("b0"))
+    for i in range(1, offers):
+        h.stat(b, "B", ice_offer=make_offer(f"b{i}"))
+    a, _ = h.connected("A")
+    return a, b
+
+
+def attach(
+    h: Harness,
+    a: Session,
+    offer_id: str | None,
+    txid: str = "ta",
+    target: str = "B",
+    swarm: str = "x",
+) -> list[Effect]:
+    req = Request(
+        Method.ATTACH,
+        "A",
+        txid,
+        swarm_id=swarm,
+        target_peer_id=target,
+        offer_id=offer_id,
+        ice_offer=make_offer("a0", "203.0.113.1", 6000),
+    )
+    return h.raw(a, encode_request(req))
+
+
+def test_each_offer_goes_to_exactly_one_requester() -> None:
+    h = Harness()
+    a, _b = seeded(h, offers=2)
+    r1 = h.join(a, "A", "x")
+    c, _ = h.connected("C")
+    r2 = h.join(c, "C", "x", PeerMode.LEECH)
+    d, _ = h.connected("D")
+    r3 = h.join(d, "D", "x")
+    offers = [p.offer.id for r in (r1, r2, r3) for p in r.peers if p.peer_id == "B" and p.offer]
+    assert sorted(offers) == ["b0", "b1"]  # the third requester gets the address only
+    (b_info,) = [p for p in r3.peers if p.peer_id == "B"]
+    assert b_info.offer is None and b_info.addresses
+
+
+def test_offer_passes_through_unchanged() -> None:
+    h = Harness()
+    a, _ = seeded(h, offers=1)
+    (info,) = h.join(a, "A", "x").peers
+    assert info.offer == make_offer("b0")
+
+
+def test_attach_is_delivered_acknowledged_and_answered() -> None:
+    h = Harness()
+    a, b = seeded(h)
+    h.join(a, "A", "x")
+    effects = attach(h, a, "b0")
+    (ind,) = Harness.indications_in(effects, b)
+    assert ind.swarm_id == "x" and ind.offer_id == "b0"
+    assert ind.peer.peer_id == "A" and ind.peer.offer is not None
+    assert ind.peer.offer.id == "a0" and ind.peer.addresses[0].type is not None
+    assert not [e for e in effects if isinstance(e, Transmit) and e.session_id == a.session_id]
+    # A retransmits while B has not acknowledged: absorbed
+    assert attach(h, a, "b0") == []
+    ack = h.send(b, Request(Method.ATTACH_ACK, "B", "tb", indication_id=ind.transaction_id))
+    assert ack.status == 200
+    # A got its 200 in the ACK's effects; a retransmission now replays it
+    replay = Harness.response_in(attach(h, a, "b0"), a)
+    assert replay.status == 200 and replay.transaction_id == "ta"
+
+
+def test_ack_effects_carry_the_requesters_answer() -> None:
+    h = Harness()
+    a, b = seeded(h)
+    h.join(a, "A", "x")
+    (ind,) = Harness.indications_in(attach(h, a, "b0"), b)
+    effects = h.raw(
+        b, encode_request(Request(Method.ATTACH_ACK, "B", "tb", indication_id=ind.transaction_id))
+    )
+    assert Harness.response_in(effects, a).status == 200
+    assert Harness.response_in(effects, b).status == 200
+
+
+def test_unacknowledged_indication_is_resent_then_503() -> None:
+    h = Harness()
+    a, b = seeded(h)
+    h.join(a, "A", "x")
+    start = h.now
+    attach(h, a, "b0")
+    resent_at = []
+    t = start
+    while t < start + 6:
+        t = h.tracker.next_timer() or (t + 1)
+        effects = h.tracker.on_timer(t)
+        if Harness.indications_in(effects, b):
+            resent_at.append(round(t - start, 3))
+        if [e for e in effects if isinstance(e, Transmit) and e.session_id == a.session_id]:
+            final = Harness.response_in(effects, a)
+            break
+    assert resent_at == [0.5, 1.5, 3.5]
+    assert round(t - start, 3) == 5.0
+    assert (final.status, final.transaction_id) == (503, "ta")
+    assert h.tracker.next_timer() is None
+
+
+def test_forged_or_foreign_offer_ids_are_404() -> None:
+    h = Harness()
+    a, _b = seeded(h)
+    h.join(a, "A", "x")
+    r = Harness.response_in(attach(h, a, "forged", "att1"), a)
+    assert (r.status, r.reason) == (404, "Offer Not Found")
+    c, _ = h.connected("C")
+    h.join(c, "C", "x")  # takes b1
+    r = Harness.response_in(attach(h, a, "b1", "att2"), a)
+    assert r.status == 404  # handed to C, not to A
+
+
+def test_an_offer_id_is_answered_once() -> None:
+    h = Harness()
+    a, b = seeded(h)
+    h.join(a, "A", "x")
+    (ind,) = Harness.indications_in(attach(h, a, "b0", "att1"), b)
+    h.send(b, Request(Method.ATTACH_ACK, "B", "tb", indication_id=ind.transaction_id))
+    r = Harness.response_in(attach(h, a, "b0", "att2"), a)
+    assert r.status == 404
+
+
+def test_attach_without_offer_reaches_target_for_the_reverse_path() -> None:
+    h = Harness()
+    b, _ = h.connected("B")
+    h.join(b, "B", "x", PeerMode.SEED)  # no offers published
+    a, _ = h.connected("A")
+    (info,) = h.join(a, "A", "x").peers
+    assert info.offer is None
+    (ind,) = Harness.indications_in(attach(h, a, None), b)
+    assert ind.offer_id is None and ind.peer.offer is not None
+
+
+def test_attach_to_self_other_swarm_or_gone_peer() -> None:
+    h = Harness()
+    a, _b = seeded(h)
+    h.join(a, "A", "x")
+    r = Harness.response_in(attach(h, a, None, "att1", target="A"), a)
+    assert (r.status, r.reason) == (403, "Cannot Attach To Self")
+    c, _ = h.connected("C")
+    h.join(c, "C", "y")
+    r = Harness.response_in(attach(h, a, None, "att2", target="C"), a)
+    assert (r.status, r.reason) == (404, "Target Not Found")
+    r = Harness.response_in(attach(h, a, None, "att3", target="nobody"), a)
+    assert r.status == 404
+    r = Harness.response_in(attach(h, a, None, "att4", swarm="y"), a)
+    assert (r.status, r.reason) == (403, "Not Joined")
+
+
+def test_target_expiring_while_pending_answers_404() -> None:
+    h = Harness()
+    a, _b = seeded(h)
+    h.join(a, "A", "x")
+    attach(h, a, "b0")
+    record = h.store.get_peer("B")
+    assert record is not None
+    h.store.put_peer(replace(record, deadline=h.now + 0.1))
+    effects = h.tracker.on_timer(h.now + 0.2)
+    r = Harness.response_in(effects, a)
+    assert (r.status, r.reason) == (404, "Target Gone")
+    assert len(h.tracker.attaches) == 0
+
+
+def test_candidate_flood_and_loopback_candidates_are_cut() -> None:
+    h = Harness()
+    b, _ = h.connected("B")
+    flood = IceOffer(
+        id="big",
+        ufrag="u",
+        pwd="p" * 22,
+        candidates=(
+            *tuple(candidate("203.0.113.1", 1000 + i) for i in range(12)),
+            candidate("127.0.0.1", 9),
+            candidate("224.0.0.1", 9),
+        ),
+    )
+    assert h.join(b, "B", "x", PeerMode.SEED, ice_offer=flood).status == 200
+    a, _ = h.connected("A")
+    (info,) = h.join(a, "A", "x").peers
+    assert info.offer is not None and len(info.offer.candidates) == 8
+    assert all(c.ip == "203.0.113.1" for c in info.offer.candidates)
+
+
+def test_offers_per_peer_are_bounded_and_dropped_on_reconnect() -> None:
+    h = Harness()
+    b, token = h.connected("B")
+    h.join(b, "B", "x", PeerMode.SEED)
+    for i in range(10):
+        h.stat(b, "B", ice_offer=make_offer(f"o{i}"))
+    assert h.store.offer_count("B", h.now) == 4
+    h.connect(h.session(), "B", token)
+    assert h.store.offer_count("B", h.now) == 0
+
+
+def test_ack_for_unknown_indication_is_404() -> None:
+    h = Harness()
+    b, _ = h.connected("B")
+    r = h.send(b, Request(Method.ATTACH_ACK, "B", "t", indication_id="nope"))
+    assert r.status == 404
