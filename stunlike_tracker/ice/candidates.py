@@ -4,8 +4,7 @@ Pure: no sockets, no clock, no event loop. Three jobs:
 
 * RFC 8445 §5.1.2.1 priorities and §5.1.1.3 foundations;
 * conversion between aioice ``Candidate`` objects and our ``PeerAddress``
-  (aioice is untyped; its objects are only touched in the two functions
-  named ``*_candidate*`` below, so ``Any`` stays at this boundary);
+  (the only place that touches aioice's candidate class);
 * candidate hygiene (SPEC §8) for the tracker and for peers:
   :func:`is_acceptable_candidate` and :func:`sanitize_offer`.
 
@@ -23,7 +22,7 @@ import hashlib
 import ipaddress
 import re
 from enum import StrEnum
-from typing import Any, Final
+from typing import Final
 
 from aioice import Candidate
 
@@ -171,8 +170,8 @@ def ice_type_for(address_type: AddressType | None) -> CandidateType | None:
 # --- aioice boundary --------------------------------------------------------
 
 
-def peer_address_from_candidate(candidate: Any) -> PeerAddress | None:
-    """Convert an aioice ``Candidate`` (or anything shaped like one) to a PeerAddress.
+def peer_address_from_candidate(candidate: Candidate) -> PeerAddress | None:
+    """Convert an aioice ``Candidate`` to a PeerAddress.
 
     Returns None for candidates a peer cannot use through the tracker: not
     UDP, not component 1, an mDNS/host name instead of an IP literal, an
@@ -209,7 +208,7 @@ def peer_address_from_candidate(candidate: Any) -> PeerAddress | None:
     )
 
 
-def candidate_from_peer_address(address: PeerAddress, *, component: int = 1) -> Any:
+def candidate_from_peer_address(address: PeerAddress, *, component: int = 1) -> Candidate:
     """Convert a PeerAddress to an aioice ``Candidate`` (UDP).
 
     A missing priority is computed from the type with the default local
@@ -302,13 +301,13 @@ def sanitize_offer(
     seen: set[tuple[str, int]] = set()
     kept: list[tuple[int, PeerAddress]] = []
     for index, candidate in by_priority:
+        if len(kept) >= max_candidates:
+            break
         key = (_canonical_ip(candidate.ip), candidate.port)
         if key in seen:
             continue
         seen.add(key)
         kept.append((index, candidate))
-        if len(kept) == max_candidates:
-            break
     kept.sort(key=lambda item: item[0])
     candidates = tuple(c for _, c in kept)
     if candidates == offer.candidates:
