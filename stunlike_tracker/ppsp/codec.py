@@ -73,15 +73,8 @@ def _parse_guarded(data: bytes, max_size: int, decode: Callable[[Node], _T]) -> 
 
 
 def _expect(kind: str, decode: Callable[[Node], _T]) -> Callable[[Node], _T]:
-    missing = {
-        "Request": "Not A Request",
-        "Response": "Not A Response",
-        "Indication": "Not An Indication",
-    }[kind]
-
     def run(root: Node) -> _T:
-        if message_kind(root) != kind:
-            raise bad_request(missing)
+        message_kind(root, kind)
         return decode(root)
 
     return run

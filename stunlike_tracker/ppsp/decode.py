@@ -174,13 +174,16 @@ def _salvage_one(root: Node, name: str) -> str | None:
         return None
 
 
-def message_kind(root: Node) -> str:
-    """Which of ``Request``/``Response``/``Indication`` the document is."""
+def message_kind(root: Node, expected: str | None = None) -> str:
+    """Which of ``Request``/``Response``/``Indication`` the document is;
+    with ``expected``, anything else is a 400."""
     present = [kind for kind in KINDS if any(child.name == kind for child in root.children)]
-    if not present:
-        raise bad_request("Unknown Message")
     if len(present) > 1:
         raise bad_request("Ambiguous Message")
+    if not present:
+        raise bad_request("Unknown Message" if expected is None else f"Missing {expected}")
+    if expected is not None and present[0] != expected:
+        raise bad_request(f"Not {'An' if expected[0] in 'AEIOU' else 'A'} {expected}")
     return present[0]
 
 
