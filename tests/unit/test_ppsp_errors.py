@@ -1,0 +1,47 @@
+"""PpspError: the one exception type that leaves a parser (ARCHITECTURE habit 4)."""
+
+from __future__ import annotations
+
+from stunlike_tracker.ppsp import PpspError
+from stunlike_tracker.ppsp.messages import Response, Status
+
+
+def test_defaults() -> None:
+    err = PpspError()
+    assert (err.status, err.reason, err.text) == (400, "Invalid Syntax", None)
+    assert err.transaction_id is None and err.peer_id is None
+    assert not err.answerable
+    assert err.to_response() is None
+    assert str(err) == "400 Invalid Syntax"
+
+
+def test_answerable_and_response() -> None:
+    err = PpspError(
+        Status.BAD_REQUEST,
+        "Version Not Supported",
+        text=Status.VERSION_NOT_SUPPORTED_TEXT,
+        transaction_id="T",
+        peer_id="P",
+    )
+    assert err.answerable
+    assert err.to_response() == Response(
+        status=400, transaction_id="T", reason="Version Not Supported", text="VERSION NOT SUPPORTED"
+    )
+    assert "transaction_id='T'" in repr(err)
+
+
+def test_with_ids_fills_only_missing() -> None:
+    err = PpspError(403, "Not Joined", peer_id="P")
+    filled = err.with_ids("T", "Q")
+    assert (filled.status, filled.reason, filled.transaction_id, filled.peer_id) == (
+        403,
+        "Not Joined",
+        "T",
+        "P",
+    )
+    assert err.transaction_id is None  # the original is unchanged
+    assert filled.with_ids(None, None).transaction_id == "T"
+
+
+def test_is_an_exception() -> None:
+    assert issubclass(PpspError, Exception)
