@@ -251,7 +251,7 @@ class StunMessage:
 # Parsing
 
 
-def parse_header_untrusted(data: bytes) -> StunHeader:
+def parse_header_untrusted(data: bytes | bytearray | memoryview) -> StunHeader:
     """Check the 20-byte header of a datagram that should be one STUN message."""
     if len(data) < HEADER_LEN:
         raise StunError(REASON_MALFORMED, "shorter than a STUN header")
@@ -272,14 +272,16 @@ def parse_header_untrusted(data: bytes) -> StunHeader:
     return StunHeader(msg_type, method, cls, length, transaction_id, classic)
 
 
-def parse_message_untrusted(data: bytes, *, check_fingerprint: bool = True) -> StunMessage:
+def parse_message_untrusted(
+    data: bytes | bytearray | memoryview, *, check_fingerprint: bool = True
+) -> StunMessage:
     """Parse one STUN message (one UDP datagram).
 
     Raises :class:`StunError` with reason ``stun-malformed`` for framing
     errors and ``stun-bad-fingerprint`` for a FINGERPRINT that does not match
     (unless ``check_fingerprint`` is false) or is not the last attribute.
     """
-    data = bytes(data)
+    data = bytes(data)  # no copy when it already is bytes
     header = parse_header_untrusted(data)
     end = len(data)
     pos = HEADER_LEN
