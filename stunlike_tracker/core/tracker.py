@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -75,6 +76,8 @@ from stunlike_tracker.store.records import (
     OfferGrant,
     PeerRecord,
 )
+
+log = logging.getLogger(__name__)
 
 # How many expired peers one timer tick retires at most (bounded work).
 _EXPIRE_BATCH = 1000
@@ -129,7 +132,12 @@ class Tracker:
                 text=error.text,
             )
             return [Transmit(session.session_id, (encode_response(response),), session.node_id)]
-        return self.handle_request(request, data, session, now)
+        try:
+            return self.handle_request(request, data, session, now)
+        except Exception as error:  # a bug or a store failure: 500, never details (SPEC §2)
+            log.exception("request %s from %s failed", request.method, request.peer_id)
+            reply = self._reply(session, request, Status.INTERNAL, "Internal Error")
+            return [*reply, RequestDropped(f"internal-error: {type(error).__name__}")]
 
     def handle_request(
         self, request: Request, raw: bytes, session: Session, now: float

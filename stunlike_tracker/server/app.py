@@ -1,0 +1,88 @@
+"""Start and stop a tracker node: socket, DTLS context, core, store."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field, replace
+
+from stunlike_tracker.core.config import TrackerConfig
+from stunlike_tracker.core.tracker import Tracker
+from stunlike_tracker.server.endpoint import EndpointLimits, TrackerEndpoint
+from stunlike_tracker.store.contract import TrackerStore
+from stunlike_tracker.store.memory import MemoryStore
+from stunlike_tracker.transport.cookies import CookieKeys
+from stunlike_tracker.transport.dtls import DtlsServerContext
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    cert_pem: bytes
+    key_pem: bytes
+    host: str = "0.0.0.0"  # noqa: S104 - a tracker serves the public network
+    port: int = 3478
+    # CA that issues peer certificates; with ``mutual`` a client certificate
+    # naming the Peer-ID is required (SPEC §8).
+    peer_ca_pem: bytes | None = None
+    mutual: bool = False
+    # Nodes of one logical tracker share this secret (SPEC §9); None: random.
+    cookie_secret: bytes | None = None
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    limits: EndpointLimits = field(default_factory=EndpointLimits)
+    receive_buffer: int = 4 * 1024 * 1024
+
+
+class RunningServer:
+    def __init__(self, endpoint: TrackerEndpoint, transport: asyncio.DatagramTransport) -> None:
+        self.endpoint = endpoint
+        self.transport = transport
+        sockname = transport.get_extra_info("sockname")
+        self.address: tuple[str, int] = (sockname[0], sockname[1])
+
+    @property
+    def tracker(self) -> Tracker:
+        return self.endpoint.tracker
+
+    async def close(self) -> None:
+        self.transport.close()
+        await self.endpoint.closed.wait()
+
+
+def _socket(host: str, port: int, receive_buffer: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+async def start_server(
+    settings: ServerSettings, store: TrackerStore | None = None
+) -> RunningServer:
+    """Bind the port (``port=0`` picks a free one) and start serving."""
+    if settings.cookie_secret is not None:
+        keys = CookieKeys.from_shared_key(settings.cookie_secret)
+    else:
+        keys = CookieKeys.generate()
+    mode = "mutual" if settings.mutual else "open"
+    config = settings.tracker
+    if config.identity_mode != mode:
+        config = replace(config, identity_mode=mode)
+    dtls = DtlsServerContext(
+        settings.cert_pem,
+        settings.key_pem,
+        ca_pem=settings.peer_ca_pem if settings.mutual else None,
+        require_client_cert=settings.mutual,
+        cookie_keys=keys,
+    )
+    tracker = Tracker(store if store is not None else MemoryStore(), config)
+    endpoint = TrackerEndpoint(tracker, dtls, limits=settings.limits, mutual=settings.mutual)
+    loop = asyncio.get_running_loop()
+    sock = _socket(settings.host, settings.port, settings.receive_buffer)
+    transport, _ = await loop.create_datagram_endpoint(lambda: endpoint, sock=sock)
+    return RunningServer(endpoint, transport)

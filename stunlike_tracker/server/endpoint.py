@@ -1,0 +1,256 @@
+"""The tracker's one UDP port: RFC 7983 demux -> STUN | DTLS -> core (SPEC §1).
+
+Every datagram is handled to completion inside ``datagram_received``: STUN
+Binding requests are answered statelessly, DTLS records go to the sender's
+session (created only after the stateless cookie exchange, SPEC §8), and
+decrypted PPSP requests go to the tracker core, whose effects are sent at
+once. One timer, re-armed after every datagram, drives DTLS handshake
+retransmissions, ATTACH indication resends, peer timers and idle eviction.
+Every datagram not answered is counted in ``drops`` by reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import cast
+
+from stunlike_tracker.core.effects import Effect, PeerExpired, RequestDropped, Session, Transmit
+from stunlike_tracker.core.tracker import Tracker
+from stunlike_tracker.server.sessions import Address, SessionEntry, SessionTable
+from stunlike_tracker.stun.responder import BindingResponder
+from stunlike_tracker.transport.demux import Route, classify
+from stunlike_tracker.transport.dtls import (
+    DtlsError,
+    DtlsServerContext,
+    DtlsServerSession,
+    HelloAction,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLimits:
+    max_sessions: int = 100_000
+    # A completed association silent for this long is dropped (a peer sends a
+    # keep-alive every 25 s; the tracker forgets it after 90 s anyway).
+    idle_timeout: float = 120.0
+    handshake_timeout: float = 30.0
+    # Peer timers and store purging run at least this often ...
+    tick: float = 0.5
+    # ... and the idle-session scan (O(sessions)) this often.
+    eviction_interval: float = 5.0
+    # Pause reading when the socket's send buffer holds more than this.
+    max_write_buffer: int = 4 * 1024 * 1024
+
+
+def _is_client_hello(data: bytes) -> bool:
+    """A DTLS handshake record in epoch 0 carrying a ClientHello (RFC 6347 §4.1, §4.2.2)."""
+    return len(data) > 25 and data[0] == 22 and data[3:5] == b"\x00\x00" and data[13] == 1
+
+
+def _normalise(address: tuple[str, int] | tuple[str, int, int, int]) -> Address:
+    return (address[0], address[1])
+
+
+class TrackerEndpoint(asyncio.DatagramProtocol):
+    def __init__(
+        self,
+        tracker: Tracker,
+        dtls: DtlsServerContext,
+        *,
+        limits: EndpointLimits | None = None,
+        mutual: bool = False,
+    ) -> None:
+        self.tracker = tracker
+        self.dtls = dtls
+        self.limits = limits or EndpointLimits()
+        self.mutual = mutual
+        self.stun = BindingResponder()
+        self.sessions = SessionTable(tracker.config.node_id, self.limits.max_sessions)
+        self.drops: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()
+        self._transport: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = float("inf")
+        self._handshaking: set[SessionEntry] = set()
+        self._last_housekeeping = 0.0
+        self.closed = asyncio.Event()
+
+    # ------------------------------------------------------------------
+    # asyncio plumbing
+    # ------------------------------------------------------------------
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.DatagramTransport, transport)
+        self._last_housekeeping = self.now()
+        self._arm(self._last_housekeeping + self.limits.tick)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.closed.set()
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors (port unreachable from a vanished peer) are not fatal.
+        self.drops["socket-error"] += 1
+
+    def _arm(self, when: float) -> None:
+        if when >= self._timer_at and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        # loop.time() is monotonic like self.now(); convert the absolute time.
+        self._timer = loop.call_at(loop.time() + max(0.0, when - self.now()), self._on_timer)
+        self._timer_at = when
+
+    def _sendto(self, data: bytes, address: Address) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        # get_write_buffer_size() exists on every datagram transport; typeshed lacks it.
+        buffered: int = getattr(transport, "get_write_buffer_size", lambda: 0)()
+        if buffered > self.limits.max_write_buffer:
+            self.drops["send-buffer-full"] += 1
+            return
+        transport.sendto(data, address)
+
+    # ------------------------------------------------------------------
+    # receive path
+    # ------------------------------------------------------------------
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        address = _normalise(addr)
+        route = classify(data)
+        if route is Route.STUN:
+            reply = self.stun.handle_untrusted(data, address)
+            if reply is not None:
+                self._sendto(reply, address)
+            return
+        if route is not Route.DTLS:
+            self.drops[f"demux-{route.value}"] += 1
+            return
+        now = self.now()
+        entry = self.sessions.by_address.get(address)
+        if entry is not None and entry.dtls.handshake_complete and _is_client_hello(data):
+            # The peer restarted on the same address: a new association
+            # replaces the old one once its cookie checks out.
+            fresh = self._new_session(data, address, now, replacing=entry)
+            if fresh is None:
+                return
+            entry = fresh
+        elif entry is None:
+            entry = self._new_session(data, address, now)
+            if entry is None:
+                return
+        else:
+            entry.dtls.feed(data, now)
+        entry.last_activity = now
+        self._after_io(entry, now)
+
+    def _new_session(
+        self, data: bytes, address: Address, now: float, replacing: SessionEntry | None = None
+    ) -> SessionEntry | None:
+        """SPEC §8: nothing is allocated before the cookie checks out."""
+        hello = self.dtls.check_client_hello_untrusted(data, address, now)
+        if hello.action is HelloAction.VERIFY_REQUEST:
+            self.counters["dtls-hello-verify-sent"] += 1
+            self._sendto(hello.verify_request, address)
+            return None
+        if hello.action is HelloAction.DROP:
+            self.drops[f"dtls-hello-{hello.reason}"] += 1
+            return None
+        if replacing is not None:
+            self._evict(replacing)
+        if self.sessions.full:
+            self.drops["sessions-full"] += 1
+            return None
+        try:
+            dtls = DtlsServerSession(self.dtls, address, now=now)
+            dtls.feed(data, now)
+        except DtlsError:
+            self.drops["dtls-session-error"] += 1
+            return None
+        self.counters["dtls-sessions-created"] += 1
+        return self.sessions.add(address, dtls, now)
+
+    def _after_io(self, entry: SessionEntry, now: float) -> None:
+        dtls = entry.dtls
+        if dtls.handshake_complete and entry.core_session is None:
+            self._handshaking.discard(entry)
+            identity = dtls.peer_certificate_peer_id if self.mutual else None
+            entry.core_session = Session(
+                entry.session_id, entry.address, identity, self.tracker.config.node_id
+            )
+            self.counters["dtls-handshakes"] += 1
+        elif not dtls.handshake_complete:
+            self._handshaking.add(entry)
+        effects: list[Effect] = []
+        if entry.core_session is not None:
+            for message in dtls.receive():
+                self.counters["ppsp-requests"] += 1
+                effects += self.tracker.handle_datagram(message, entry.core_session, now)
+        self._flush(entry)
+        self._apply(effects)
+        if dtls.closed:
+            self._evict(entry)
+        deadline = dtls.get_timer()
+        next_attach = self.tracker.next_timer()
+        soonest = min(d for d in (deadline, next_attach, self._timer_at) if d is not None)
+        self._arm(soonest)
+
+    def _flush(self, entry: SessionEntry) -> None:
+        for datagram in entry.dtls.datagrams_to_send():
+            self._sendto(datagram, entry.address)
+
+    def _apply(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Transmit):
+                entry = self.sessions.by_id.get(effect.session_id)
+                if entry is None or effect.node_id != self.tracker.config.node_id:
+                    self.drops["transmit-no-session"] += 1
+                    continue
+                try:
+                    for datagram in effect.datagrams:
+                        entry.dtls.send(datagram)
+                except DtlsError:
+                    self.drops["transmit-dtls-error"] += 1
+                self._flush(entry)
+            elif isinstance(effect, RequestDropped):
+                self.drops[effect.reason.split(":")[0]] += 1
+            elif isinstance(effect, PeerExpired):
+                self.counters["peers-expired"] += 1
+
+    def _evict(self, entry: SessionEntry) -> None:
+        self._handshaking.discard(entry)
+        self.sessions.remove(entry)
+
+    # ------------------------------------------------------------------
+    # timers
+    # ------------------------------------------------------------------
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = float("inf")
+        now = self.now()
+        for entry in list(self._handshaking):
+            deadline = entry.dtls.get_timer()
+            if deadline is not None and deadline <= now:
+                entry.dtls.handle_timer(now)
+                self._flush(entry)
+                if entry.dtls.closed:
+                    self._evict(entry)
+        self._apply(self.tracker.on_timer(now))
+        if now - self._last_housekeeping >= self.limits.eviction_interval:
+            self._last_housekeeping = now
+            limits = self.limits
+            for entry in self.sessions.idle(now, limits.idle_timeout, limits.handshake_timeout):
+                self.counters["sessions-evicted"] += 1
+                self._evict(entry)
+        deadlines = [e.dtls.get_timer() for e in self._handshaking]
+        deadlines.append(self.tracker.next_timer())
+        soonest = min([d for d in deadlines if d is not None] + [now + self.limits.tick])
+        self._arm(soonest)

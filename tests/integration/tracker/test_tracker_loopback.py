@@ -1,0 +1,90 @@
+"""A real tracker and real clients over DTLS on loopback (SPEC §3, §4, §8)."""
+
+from __future__ import annotations
+
+import pytest
+
+from stunlike_tracker.ppsp.messages import AddressType, PeerMode
+from stunlike_tracker.server.app import RunningServer
+from tests.integration.tracker.conftest import Pki, client_for, serve
+
+
+@pytest.mark.asyncio
+async def test_every_request_over_dtls(server: RunningServer, pki: Pki) -> None:
+    seed = client_for(server, pki, "seed-1")
+    leech = client_for(server, pki, "leech-1")
+    try:
+        r = await seed.connect()
+        assert r.status == 200 and r.keep_alive == 25 and r.reconnect_token
+        reflexive = r.peers[0].addresses[0]
+        assert reflexive.type is AddressType.REFLEXIVE
+        assert (reflexive.ip, reflexive.port) == seed.local_address
+        await seed.join("swarm", PeerMode.SEED)
+        await leech.connect()
+        r = await leech.join("swarm")
+        assert [p.peer_id for p in r.peers] == ["seed-1"]
+        r = await leech.find("swarm")
+        assert [p.peer_id for p in r.peers] == ["seed-1"]
+        assert (await leech.stat_report()).status == 200
+        assert (await leech.disconnect("swarm")).status == 200
+        assert (await seed.disconnect("nil")).status == 200
+        assert server.tracker.store.get_peer("seed-1") is None
+    finally:
+        await seed.close()
+        await leech.close()
+
+
+@pytest.mark.asyncio
+async def test_reconnect_after_socket_change_restores_swarms(
+    server: RunningServer, pki: Pki
+) -> None:
+    peer = client_for(server, pki, "mover")
+    try:
+        await peer.connect()
+        await peer.join("a")
+        await peer.join("b", PeerMode.SEED)
+        before = peer.local_address
+        r = await peer.reconnect()  # new socket, new DTLS session, new NAT mapping
+        assert peer.local_address != before
+        assert sorted(r.swarm_ids) == ["a", "b"]
+        record = server.tracker.store.get_peer("mover")
+        assert record is not None and record.reflexive.port == peer.local_address[1]  # type: ignore[index]
+        assert (await peer.find("a")).status == 200
+    finally:
+        await peer.close()
+
+
+@pytest.mark.asyncio
+async def test_wrong_state_requests_get_403(server: RunningServer, pki: Pki) -> None:
+    peer = client_for(server, pki, "p")
+    try:
+        await peer.connect()
+        from stunlike_tracker.peer.client import TrackerError
+
+        with pytest.raises(TrackerError) as info:
+            await peer.find("nowhere")
+        assert info.value.status == 403
+        with pytest.raises(TrackerError) as info:
+            await peer.stat_report()
+        assert info.value.status == 403
+    finally:
+        await peer.close()
+
+
+@pytest.mark.asyncio
+async def test_mutual_mode_names_the_peer(pki: Pki) -> None:
+    running = await serve(pki, mutual=True)
+    good = client_for(running, pki, "alice", cert=pki.peer("alice"))
+    liar = client_for(running, pki, "bob", cert=pki.peer("alice"))
+    try:
+        r = await good.connect()
+        assert r.status == 200 and r.reconnect_token is None
+        from stunlike_tracker.peer.client import TrackerError
+
+        with pytest.raises(TrackerError) as info:
+            await liar.connect()
+        assert info.value.status == 401
+    finally:
+        await good.close()
+        await liar.close()
+        await running.close()
