@@ -17,9 +17,8 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
 from dataclasses import dataclass, field, replace
-from typing import cast
+from typing import Any, cast
 
 from stunlike_tracker.ppsp import (
     PpspError,
