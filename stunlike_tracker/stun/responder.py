@@ -151,11 +151,15 @@ KNOWN_REQUEST_ATTRIBUTES: Final = frozenset(
 
 # RFC 3489 §11.2.4: change-IP (A) and change-port (B) flags.
 _CHANGE_FLAGS: Final = 0x06
-# The reason phrase of our 420, a multiple of 4 bytes long so RFC 3489
-# clients see no padding (RFC 3489 §11.2.9) and short enough that a minimal
-# request with one unknown attribute (28 bytes) still gets its answer within
-# twice its size (RFC 8489 §14.8 lets the phrase be anything).
-_REASON_420: Final = "Unknown Attr"
+# ERROR-CODE values for our 420 (RFC 8489 §14.8). The phrase is the IANA
+# one; RFC 3489 §11.2.9 wants phrases a multiple of 4 bytes, so the classic one
+# is padded with spaces. When the phrase would push the response past
+# ``max_response_ratio`` times the request (a 24-byte request with one unknown
+# attribute), the phrase is left empty, which RFC 8489 §14.8 allows.
+_ERROR_420_PHRASES: Final = (
+    (encode_error_code(420, "Unknown Attribute"), encode_error_code(420)),
+    (encode_error_code(420, "Unknown Attribute   "), encode_error_code(420)),
+)
 
 _BINDING_REQUEST: Final = 0x0001
 _BINDING_SUCCESS: Final = 0x0101
@@ -348,17 +352,19 @@ class BindingResponder:
         # RFC 8489 §6.3.1 (and RFC 3489 §8.2): 420 with UNKNOWN-ATTRIBUTES;
         # FINGERPRINT only for RFC 8489 clients (RFC 3489 has no such thing).
         transaction_id = data[4:HEADER_LEN] if classic else data[8:HEADER_LEN]
-        response = encode_message(
-            METHOD_BINDING,
-            StunClass.ERROR,
-            transaction_id,
-            (
-                (ATTR_ERROR_CODE, encode_error_code(420, _REASON_420)),
-                (ATTR_UNKNOWN_ATTRIBUTES, encode_unknown_attributes(unknown, classic=classic)),
-            ),
-            fingerprint=not classic,
-        )
-        if len(response) > self._max_ratio * n:  # SPEC §5
+        unknown_value = encode_unknown_attributes(unknown, classic=classic)
+        limit = self._max_ratio * n
+        for error_code in _ERROR_420_PHRASES[classic]:
+            response = encode_message(
+                METHOD_BINDING,
+                StunClass.ERROR,
+                transaction_id,
+                ((ATTR_ERROR_CODE, error_code), (ATTR_UNKNOWN_ATTRIBUTES, unknown_value)),
+                fingerprint=not classic,
+            )
+            if len(response) <= limit:  # SPEC §5
+                break
+        else:
             return self._drop(REASON_TOO_LARGE)
         self.answered += 1
         self.errors_sent += 1
