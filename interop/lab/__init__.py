@@ -1,0 +1,1 @@
+"""The NAT lab: namespaces, NAT behaviours, independent checks, the matrix."""
