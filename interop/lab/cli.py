@@ -1,0 +1,230 @@
+"""``stunlike-tracker lab ...``: the NAT lab from the command line.
+
+    lab up [--nat TYPE ...] [--shared] [--loss PCT] [--no-coturn]
+    lab down [--force]
+    lab natcheck [--json PATH]
+    lab matrix [--runner NAME] [--relay off|on|both] [--types TYPE ...]
+               [--timeout S] [--loss PCT] [--no-shared] [--json PATH] [--png PATH]
+
+Needs root (network namespaces, nftables). SIGINT, SIGTERM and SIGHUP tear
+the lab down before exiting; a lab left by a killed run is removed by
+``lab down`` or by the next command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from interop.lab import matrix, natcheck
+from interop.lab.coturn import Coturn
+from interop.lab.topology import NAT_TYPES, LabError, LanSpec, Topology, cleanup_stale, lans_for
+
+_TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+
+
+class _Terminated(BaseException):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated(signum)
+
+
+@contextmanager
+def _teardown_on_signals() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into an exception so ``with Topology`` cleans up
+    (SIGINT already raises KeyboardInterrupt)."""
+    previous = {s: signal.signal(s, _raise_terminated) for s in _TERMINATING}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _preflight() -> str | None:
+    if os.geteuid() != 0:
+        return "the NAT lab needs root (network namespaces and nftables)"
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    return None
+
+
+def _need_coturn() -> str | None:
+    for tool in ("turnserver", "turnutils_natdiscovery"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (Debian package coturn)"
+    return None
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="stunlike-tracker lab", description="NAT lab")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    up = sub.add_parser("up", help="build a lab and keep it until Ctrl-C")
+    up.add_argument("--nat", nargs="+", choices=NAT_TYPES, default=list(NAT_TYPES))
+    up.add_argument("--shared", action="store_true", help="add two hosts behind one NAT")
+    up.add_argument("--loss", type=int, default=0, metavar="PCT")
+    up.add_argument("--no-coturn", action="store_true")
+
+    down = sub.add_parser("down", help="remove labs left by dead runs")
+    down.add_argument("--force", action="store_true", help="also labs of running processes")
+
+    nc = sub.add_parser("natcheck", help="verify every NAT type with turnutils_natdiscovery")
+    nc.add_argument("--json", type=Path)
+
+    mx = sub.add_parser("matrix", help="connect every ordered pair of NAT types")
+    mx.add_argument("--runner", choices=sorted(matrix.RUNNERS), default="aioice")
+    mx.add_argument("--relay", choices=("off", "on", "both"), default="both")
+    mx.add_argument("--types", nargs="+", choices=NAT_TYPES, default=list(matrix.MATRIX_TYPES))
+    mx.add_argument("--timeout", type=float, default=5.0, help="ICE check budget per pair")
+    mx.add_argument("--loss", type=int, default=0, metavar="PCT")
+    mx.add_argument("--no-shared", action="store_true")
+    mx.add_argument("--json", type=Path)
+    mx.add_argument("--png", type=Path)
+    return ap
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    problem = _preflight()
+    if problem:
+        print(f"lab: {problem}", file=sys.stderr)
+        return 2
+    try:
+        with _teardown_on_signals():
+            if args.cmd == "down":
+                return _down(args)
+            cleanup_stale()
+            if args.cmd == "up":
+                return _up(args)
+            if args.cmd == "natcheck":
+                return _natcheck(args)
+            return _matrix(args)
+    except KeyboardInterrupt:
+        print("lab: interrupted, torn down", file=sys.stderr)
+        return 130
+    except _Terminated as t:
+        print(f"lab: signal {t.signum}, torn down", file=sys.stderr)
+        return 128 + t.signum
+    except LabError as e:
+        print(f"lab: {e}", file=sys.stderr)
+        return 1
+
+
+def _down(args: argparse.Namespace) -> int:
+    removed = cleanup_stale(include_live=args.force)
+    print(f"removed {len(removed)}: {' '.join(removed)}" if removed else "nothing to remove")
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    lans = lans_for(list(dict.fromkeys(args.nat)), loss_pct=args.loss)
+    if args.shared:
+        lans.append(LanSpec(matrix.SHARED, matrix.SHARED_NAT, hosts=2, loss_pct=args.loss))
+    if not args.no_coturn and (problem := _need_coturn()):
+        print(f"lab: {problem}", file=sys.stderr)
+        return 2
+    with Topology(lans) as lab:
+        print(lab.describe())
+        print(f"up in {lab.timings['up_s'] * 1000:.0f} ms")
+        if not args.no_coturn:
+            coturn = Coturn(lab).start()
+            a, p = coturn.stun_server
+            print(
+                f"coturn: stun/turn {a}:{p} (alt {coturn.addresses[1]}:{p + 1}), "
+                f"static-auth-secret {coturn.secret}, log {coturn.log_path}"
+            )
+        print("run a command in a host: ip netns exec <ns> <command>")
+        print("Ctrl-C to tear down", flush=True)
+        while True:
+            signal.pause()
+
+
+def _natcheck(args: argparse.Namespace) -> int:
+    if problem := _need_coturn():
+        print(f"lab: {problem}", file=sys.stderr)
+        return 2
+    lans = [*lans_for(NAT_TYPES), LanSpec(matrix.SHARED, matrix.SHARED_NAT, hosts=2)]
+    with Topology(lans) as lab, Coturn(lab) as coturn:
+        t0 = time.monotonic()
+        observations = natcheck.natcheck(lab, coturn)
+        print(natcheck.format_table(observations))
+        ok = all(o.ok for o in observations)
+        print(
+            f"{sum(o.ok for o in observations)}/{len(observations)} labels hold "
+            f"(topology up {lab.timings['up_s'] * 1000:.0f} ms, coturn ready "
+            f"{(coturn.startup_s or 0) * 1000:.0f} ms, checks {time.monotonic() - t0:.1f} s)"
+        )
+        if args.json:
+            rows = [
+                {
+                    "host": o.host,
+                    "label": o.label,
+                    "shared": o.shared,
+                    "nat_detected": o.discovery.nat_detected,
+                    "mapping": o.discovery.mapping,
+                    "filtering": o.discovery.filtering,
+                    "hairpin": o.discovery.hairpin,
+                    "elapsed_s": o.elapsed_s,
+                    "ok": o.ok,
+                }
+                for o in observations
+            ]
+            args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        return 0 if ok else 1
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    if problem := _need_coturn():
+        print(f"lab: {problem}", file=sys.stderr)
+        return 2
+    types = list(dict.fromkeys(args.types))
+    relay_modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.relay]
+    shared = not args.no_shared
+    cases = matrix.plan_cases(types, relay_modes=relay_modes, shared=shared)
+    lans = matrix.matrix_lans(types, shared=shared, loss_pct=args.loss)
+
+    def progress(r: matrix.CaseResult) -> None:
+        c = r.case
+        mark = "ok " if r.match else "BAD"
+        ms = f"{r.result.connect_ms:.0f} ms" if r.result.connect_ms is not None else "-"
+        print(
+            f"{mark} {c.seeder_nat:>20} -> {c.leecher_nat:<20} relay={'on ' if c.relay else 'off'} "
+            f"{r.result.outcome:<9} {r.result.pair_type or '-':<12} {ms:>8}  ({r.elapsed_s:.1f}s)",
+            flush=True,
+        )
+
+    with Topology(lans) as lab, Coturn(lab) as coturn:
+        report = matrix.run_matrix(
+            lab,
+            coturn,
+            matrix.RUNNERS[args.runner],
+            cases,
+            timeout=args.timeout,
+            on_result=progress,
+        )
+    print()
+    print(report.format_table())
+    if args.json:
+        report.write_json(args.json)
+    if args.png:
+        report.write_png(args.png)
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
