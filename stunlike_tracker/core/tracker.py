@@ -529,6 +529,11 @@ class Tracker:
                 offer=offer,
             ),
         )
+        if offer is not None and request.offer_id is None:
+            # A fresh offer (the reverse path): only the target may answer it.
+            self.store.put_grant(
+                OfferGrant(record.peer_id, offer.id, target_id), now + self.config.offer_ttl
+            )
         datagram = encode_indication(indication)
         self.attaches.add(
             PendingAttach(

@@ -212,3 +212,40 @@ def test_ack_for_unknown_indication_is_404() -> None:
     b, _ = h.connected("B")
     r = h.send(b, Request(Method.ATTACH_ACK, "B", "t", indication_id="nope"))
     assert r.status == 404
+
+
+def test_reverse_path_target_answers_the_requesters_offer() -> None:
+    h = Harness()
+    b, _ = h.connected("B")
+    h.join(b, "B", "x", PeerMode.SEED)  # no offers: A must send its own
+    a, _ = h.connected("A")
+    h.join(a, "A", "x")
+    (ind,) = Harness.indications_in(attach(h, a, None, "rev1"), b)
+    h.send(b, Request(Method.ATTACH_ACK, "B", "tb1", indication_id=ind.transaction_id))
+    assert ind.peer.offer is not None and ind.peer.offer.id == "a0"
+    # B answers A's offer with an ATTACH of its own, naming A's offer id
+    answer = Request(
+        Method.ATTACH,
+        "B",
+        "tb2",
+        swarm_id="x",
+        target_peer_id="A",
+        offer_id="a0",
+        ice_offer=make_offer("b-answer"),
+    )
+    (back,) = Harness.indications_in(h.raw(b, encode_request(answer)), a)
+    assert back.offer_id == "a0" and back.peer.peer_id == "B"
+    assert back.peer.offer is not None and back.peer.offer.id == "b-answer"
+    # nobody else can answer A's offer
+    c, _ = h.connected("C")
+    h.join(c, "C", "x")
+    forged = Request(
+        Method.ATTACH,
+        "C",
+        "tc",
+        swarm_id="x",
+        target_peer_id="A",
+        offer_id="a0",
+        ice_offer=make_offer("c-answer"),
+    )
+    assert Harness.response_in(h.raw(c, encode_request(forged)), c).status == 404
