@@ -16,16 +16,17 @@ per-client state before the cookie checks out").
 * Every comparison is :func:`hmac.compare_digest` (RFC 6347 §4.2.1 asks for
   a cookie an attacker cannot forge; a timing leak would help forging).
 
-Pure: no clock read, the caller passes ``now`` (seconds, any monotonic base
+Pure: no clock read and no socket (``socket.inet_pton`` only converts
+text), the caller passes ``now`` (seconds, any monotonic base
 shared by the nodes -- wall-clock time when keys are shared across hosts).
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import math
 import os
+import socket
 import struct
 from typing import Any
 
@@ -52,15 +53,26 @@ Address = tuple[Any, ...]
 
 
 def encode_address(addr: Address) -> bytes:
-    """A canonical byte string for a UDP source address (family, IP, port)."""
+    """A canonical byte string for a UDP source address (family, IP, port).
+
+    ``inet_pton`` (not :mod:`ipaddress`, 20x slower) canonicalises the text
+    form, so ``::1`` and ``0:0::1`` give the same bytes; an IPv6 zone
+    (``%eth0``) is not part of the address.  Anything that is not an IP
+    literal is encoded as tagged text.
+    """
     host, port = addr[0], addr[1]
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raw = str(host).encode("utf-8", "surrogateescape")
-        return b"\x00" + _PORT.pack(len(raw) & 0xFFFF) + raw + _PORT.pack(int(port) & 0xFFFF)
-    tag = b"\x04" if ip.version == 4 else b"\x06"
-    return tag + ip.packed + _PORT.pack(int(port) & 0xFFFF)
+    port_bytes = _PORT.pack(int(port) & 0xFFFF)
+    if isinstance(host, str):
+        try:
+            if ":" in host:
+                return (
+                    b"\x06" + socket.inet_pton(socket.AF_INET6, host.partition("%")[0]) + port_bytes
+                )
+            return b"\x04" + socket.inet_pton(socket.AF_INET, host) + port_bytes
+        except OSError:
+            pass
+    raw = str(host).encode("utf-8", "surrogateescape")
+    return b"\x00" + _PORT.pack(len(raw) & 0xFFFF) + raw + port_bytes
 
 
 def derive_cookie_key(shared_secret: bytes) -> bytes:
