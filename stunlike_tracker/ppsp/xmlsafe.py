@@ -155,7 +155,7 @@ def parse_tree(data: bytes, *, max_size: int) -> Node:
     if len(data) > max_size:
         # SPEC §4: larger than the accepted size -> 400. The prefix is still
         # scanned (bounded by max_size) so the error can carry the IDs.
-        raise XmlRejected("Message Too Large", _salvage_prefix(data[:max_size]))
+        raise XmlRejected("Message Too Large", _salvage_prefix(data[: max(max_size, 0)]))
     try:
         data.decode("utf-8", "strict")
     except UnicodeDecodeError:
