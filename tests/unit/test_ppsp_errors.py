@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from stunlike_tracker.ppsp import PpspError
+from stunlike_tracker.ppsp.codec import _parse_guarded
 from stunlike_tracker.ppsp.messages import Response, Status
+from stunlike_tracker.ppsp.xmlsafe import Node
 
 
 def test_defaults() -> None:
@@ -45,3 +49,21 @@ def test_with_ids_fills_only_missing() -> None:
 
 def test_is_an_exception() -> None:
     assert issubclass(PpspError, Exception)
+
+
+@pytest.mark.parametrize("boom", [ValueError("x"), RecursionError(), KeyError("k"), MemoryError()])
+def test_unexpected_exceptions_become_ppsp_errors(boom: Exception) -> None:
+    # Defence in depth: even a bug inside a decoder leaves as PpspError, and
+    # still carries the IDs read so far (ARCHITECTURE habit 4).
+    def decoder(root: Node) -> None:
+        raise boom
+
+    data = (
+        b'<PPSPTrackerProtocol version="1.0"><PeerID>P</PeerID>'
+        b"<TransactionID>T</TransactionID></PPSPTrackerProtocol>"
+    )
+    with pytest.raises(PpspError) as info:
+        _parse_guarded(data, 2048, decoder)
+    assert (info.value.status, info.value.reason) == (400, "Malformed Message")
+    assert (info.value.transaction_id, info.value.peer_id) == ("T", "P")
+    assert info.value.__cause__ is boom
