@@ -83,7 +83,21 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
     # ------------------------------------------------------------------
     @staticmethod
     def now() -> float:
+        """Monotonic time, for DTLS timers and the event loop."""
         return time.monotonic()
+
+    @staticmethod
+    def wall() -> float:
+        """Wall-clock time, for the core: deadlines in a shared store and TURN
+        credential expiry must mean the same on every node (SPEC §7, §9)."""
+        return time.time()
+
+    def _tracker_deadline(self, now: float) -> float | None:
+        """The core's next deadline, on the monotonic clock."""
+        wall_deadline = self.tracker.next_timer()
+        if wall_deadline is None:
+            return None
+        return now + (wall_deadline - self.wall())
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)
@@ -193,13 +207,13 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         if entry.core_session is not None:
             for message in dtls.receive():
                 self.counters["ppsp-requests"] += 1
-                effects += self.tracker.handle_datagram(message, entry.core_session, now)
+                effects += self.tracker.handle_datagram(message, entry.core_session, self.wall())
         self._flush(entry)
         self._apply(effects)
         if dtls.closed:
             self._evict(entry)
         deadline = dtls.get_timer()
-        next_attach = self.tracker.next_timer()
+        next_attach = self._tracker_deadline(now)
         soonest = min(d for d in (deadline, next_attach, self._timer_at) if d is not None)
         self._arm(soonest)
 
@@ -243,7 +257,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                 self._flush(entry)
                 if entry.dtls.closed:
                     self._evict(entry)
-        self._apply(self.tracker.on_timer(now))
+        self._apply(self.tracker.on_timer(self.wall()))
         if now - self._last_housekeeping >= self.limits.eviction_interval:
             self._last_housekeeping = now
             limits = self.limits
@@ -251,6 +265,6 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                 self.counters["sessions-evicted"] += 1
                 self._evict(entry)
         deadlines = [e.dtls.get_timer() for e in self._handshaking]
-        deadlines.append(self.tracker.next_timer())
+        deadlines.append(self._tracker_deadline(now))
         soonest = min([d for d in deadlines if d is not None] + [now + self.limits.tick])
         self._arm(soonest)

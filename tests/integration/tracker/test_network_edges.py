@@ -12,7 +12,7 @@ import aioice
 import pytest
 
 from stunlike_tracker.server.app import RunningServer
-from tests.integration.tracker.conftest import Pki, client_for
+from tests.integration.support import Pki, client_for
 
 
 class _Sink(asyncio.DatagramProtocol):
@@ -148,7 +148,7 @@ def test_openssl_s_client_completes_a_handshake_with_cookie_exchange(
     ca.write_bytes(pki.ca.cert_pem)
 
     async def run() -> tuple[str, RunningServer]:
-        from tests.integration.tracker.conftest import serve
+        from tests.integration.support import serve
 
         running = await serve(pki)
         host, port = running.address

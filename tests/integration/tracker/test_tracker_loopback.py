@@ -6,7 +6,7 @@ import pytest
 
 from stunlike_tracker.ppsp.messages import AddressType, PeerMode
 from stunlike_tracker.server.app import RunningServer
-from tests.integration.tracker.conftest import Pki, client_for, serve
+from tests.integration.support import Pki, client_for, serve
 
 
 @pytest.mark.asyncio

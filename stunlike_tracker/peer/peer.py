@@ -1,0 +1,349 @@
+"""A peer: tracker client + ICE offers + peer-to-peer channels (SPEC §6, §7).
+
+The peer keeps a small pool of published offers at the tracker (one in its
+JOIN, the rest in STAT_REPORTs, refreshed before the tracker's 120 s offer
+lifetime runs out). Two ways to a channel, as SPEC §6 describes:
+
+* ``connect(B)`` with one of B's offers (handed to us in a JOIN/FIND peer
+  list): answer it, ATTACH the answer with the OfferID; B accepts it. B made
+  the offer, so B is ICE-controlling.
+* ``connect(B)`` without an offer: ATTACH our own fresh offer; B answers it
+  with an ATTACH of its own that names our offer id; we accept. We are
+  controlling.
+
+Channels that other peers open toward us come out of ``incoming()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, replace
+from typing import Any
+
+from stunlike_tracker.peer.channel import (
+    ChannelError,
+    IceServers,
+    P2PChannel,
+    PendingOffer,
+    answer_offer,
+    create_offer,
+)
+from stunlike_tracker.peer.client import ClientSettings, TrackerClient, TrackerError
+from stunlike_tracker.ppsp.messages import (
+    Indication,
+    PeerInfo,
+    PeerMode,
+    PeerNum,
+    Response,
+)
+
+log = logging.getLogger(__name__)
+
+# The tracker drops unused offers after 120 s (docs/PROTOCOL.md); replace ours
+# well before that.
+OFFER_REFRESH_AFTER = 90.0
+
+
+class PeerError(Exception):
+    """connect() could not produce a channel."""
+
+
+@dataclass
+class PeerChannel:
+    """An open channel to ``peer_id`` (see ``P2PChannel``)."""
+
+    peer_id: str
+    channel: P2PChannel
+    connect_ms: float | None = None
+
+    async def send(self, data: bytes) -> None:
+        await self.channel.send(data)
+
+    async def recv(self) -> bytes:
+        return await self.channel.recv()
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    def selected_pair_types(self) -> tuple[str, str] | None:
+        return self.channel.selected_pair_types()
+
+
+@dataclass
+class _Published:
+    pending: PendingOffer
+    created: float
+
+
+class Peer:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        peer_id: str | None = None,
+        *,
+        lan_mode: bool = False,
+        relay_only: bool = False,
+        pool_size: int = 2,
+        connect_timeout: float = 15.0,
+    ) -> None:
+        self.peer_id = peer_id or f"peer-{secrets.token_hex(6)}"
+        self.client = TrackerClient(settings, self.peer_id)
+        self.lan_mode = lan_mode
+        self.relay_only = relay_only
+        self.pool_size = max(1, pool_size)
+        self.connect_timeout = connect_timeout
+        self.swarm: str | None = None
+        self.mode: PeerMode | None = None
+        self.known: dict[str, PeerInfo] = {}
+        self._servers: IceServers | None = None
+        self._published: dict[str, _Published] = {}
+        self._awaiting_answer: dict[str, asyncio.Future[Indication]] = {}
+        self._incoming: asyncio.Queue[PeerChannel] = asyncio.Queue()
+        self._channels: list[P2PChannel] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pool_lock = asyncio.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------
+    # lifecycle
+    # ------------------------------------------------------------------
+    @property
+    def servers(self) -> IceServers:
+        if self._servers is None:
+            raise PeerError("start() the peer first")
+        return self._servers
+
+    async def start(self) -> Response:
+        response = await self.client.connect()
+        host, port = self.client.settings.tracker
+        turn = response.turn_servers[0] if response.turn_servers else None
+        if self.relay_only and turn is None:
+            raise PeerError("relay-only needs TURN credentials, and the tracker gave none")
+        self._servers = IceServers(
+            stun=(host, port), turn=turn, relay_only=self.relay_only, lan_mode=self.lan_mode
+        )
+        self._spawn(self._indications())
+        self._spawn(self._refresh_offers())
+        return response
+
+    async def close(self, *, leave: bool = True) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for published in self._published.values():
+            await published.pending.close()
+        self._published.clear()
+        for channel in self._channels:
+            with contextlib.suppress(ChannelError):
+                await channel.close(linger=0)
+        self._channels.clear()
+        await self.client.close(leave=leave)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------
+    # swarm
+    # ------------------------------------------------------------------
+    async def join(self, swarm_id: str, mode: PeerMode = PeerMode.LEECH) -> Response:
+        first = await self._new_offer()
+        try:
+            response = await self.client.join(
+                swarm_id, mode, ice_offer=first.pending.offer, peer_num=PeerNum(30)
+            )
+        except BaseException:
+            await self._discard(first.pending.offer.id)
+            raise
+        self.swarm, self.mode = swarm_id, mode
+        self._remember(response)
+        await self._top_up()
+        return response
+
+    async def find(self, swarm_id: str | None = None) -> Response:
+        swarm = swarm_id or self.swarm
+        if swarm is None:
+            raise PeerError("join a swarm first")
+        response = await self.client.find(swarm, peer_num=PeerNum(30))
+        self._remember(response)
+        return response
+
+    def _remember(self, response: Response) -> None:
+        for info in response.peers:
+            peer_id = info.peer_id
+            if peer_id is None:
+                continue
+            previous = self.known.get(peer_id)
+            # Keep an offer we hold until it is used, even if this list has none.
+            if info.offer is None and previous is not None and previous.offer is not None:
+                info = replace(info, offer=previous.offer)
+            self.known[peer_id] = info
+
+    # ------------------------------------------------------------------
+    # offers
+    # ------------------------------------------------------------------
+    def _offer_id(self) -> str:
+        return f"{self.peer_id[:40]}-{secrets.token_hex(6)}"
+
+    async def _new_offer(self) -> _Published:
+        pending = await create_offer(self._offer_id(), self.servers)
+        published = _Published(pending, time.monotonic())
+        self._published[pending.offer.id] = published
+        return published
+
+    async def _discard(self, offer_id: str) -> None:
+        published = self._published.pop(offer_id, None)
+        if published is not None:
+            await published.pending.close()
+
+    async def _top_up(self) -> None:
+        """Publish offers (one per STAT_REPORT) until the pool is full."""
+        if self.swarm is None:
+            return
+        async with self._pool_lock:
+            while len(self._published) < self.pool_size and not self._closed:
+                published = await self._new_offer()
+                try:
+                    await self.client.stat_report(ice_offer=published.pending.offer)
+                except TrackerError:
+                    await self._discard(published.pending.offer.id)
+                    return
+
+    async def _refresh_offers(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(OFFER_REFRESH_AFTER / 3)
+            now = time.monotonic()
+            for offer_id, published in list(self._published.items()):
+                if now - published.created > OFFER_REFRESH_AFTER:
+                    await self._discard(offer_id)
+            with contextlib.suppress(TrackerError, ChannelError):
+                await self._top_up()
+
+    # ------------------------------------------------------------------
+    # channels
+    # ------------------------------------------------------------------
+    async def incoming(self) -> AsyncIterator[PeerChannel]:
+        while not self._closed:
+            yield await self._incoming.get()
+
+    def _keep(self, channel: P2PChannel) -> None:
+        """Remember open channels so close() can close them."""
+        self._channels = [c for c in self._channels if not c.closed]
+        self._channels.append(channel)
+
+    async def connect(self, peer_id: str) -> PeerChannel:
+        """Open a channel to ``peer_id`` (a peer of our swarm) through the tracker."""
+        swarm = self.swarm
+        if swarm is None:
+            raise PeerError("join a swarm first")
+        started = time.monotonic()
+        info = self.known.get(peer_id)
+        if info is None:
+            await self.find(swarm)
+            info = self.known.get(peer_id)
+        if info is None:
+            raise PeerError(f"{peer_id} is not in swarm {swarm}")
+        offer = info.offer
+        self.known[peer_id] = replace(info, offer=None)  # an offer is answered once
+        channel: P2PChannel | None = None
+        if offer is not None:
+            answer, pending = await answer_offer(
+                offer, self._offer_id(), self.servers, connect_timeout=self.connect_timeout
+            )
+            try:
+                await self.client.attach(swarm, peer_id, answer, offer_id=offer.id)
+                channel = await pending
+            except TrackerError as error:
+                await pending.close()
+                if error.status != 404:
+                    raise PeerError(f"ATTACH to {peer_id} failed: {error}") from None
+                # The offer was stale: fall through to the reverse path.
+            except ChannelError as error:
+                await pending.close()
+                raise PeerError(f"no channel to {peer_id}: {error}") from None
+        if channel is None:
+            channel = await self._connect_reverse(swarm, peer_id)
+        elapsed = (time.monotonic() - started) * 1000
+        self._keep(channel)
+        return PeerChannel(peer_id, channel, elapsed)
+
+    async def _connect_reverse(self, swarm: str, peer_id: str) -> P2PChannel:
+        pending = await create_offer(self._offer_id(), self.servers)
+        offer_id = pending.offer.id
+        answered: asyncio.Future[Indication] = asyncio.get_running_loop().create_future()
+        self._awaiting_answer[offer_id] = answered
+        try:
+            await self.client.attach(swarm, peer_id, pending.offer)
+            indication = await asyncio.wait_for(answered, self.connect_timeout)
+            assert indication.peer.offer is not None
+            return await pending.accept_answer(
+                indication.peer.offer, connect_timeout=self.connect_timeout
+            )
+        except (TrackerError, ChannelError, TimeoutError) as error:
+            await pending.close()
+            raise PeerError(f"no channel to {peer_id}: {error or type(error).__name__}") from None
+        finally:
+            self._awaiting_answer.pop(offer_id, None)
+
+    async def _indications(self) -> None:
+        while not self._closed:
+            indication = await self.client.indications.get()
+            self._spawn(self._on_indication(indication))
+
+    async def _on_indication(self, indication: Indication) -> None:
+        remote = indication.peer
+        if remote.peer_id is None or remote.offer is None:
+            return
+        offer_id = indication.offer_id
+        if offer_id is not None and offer_id in self._awaiting_answer:
+            future = self._awaiting_answer[offer_id]
+            if not future.done():
+                future.set_result(indication)
+            return
+        try:
+            if offer_id is not None:
+                channel = await self._accept(offer_id, indication)
+            else:
+                channel = await self._answer_reverse(indication)
+        except (ChannelError, TrackerError) as error:
+            log.info("introduction from %s failed: %s", remote.peer_id, error)
+            return
+        if channel is not None:
+            self._keep(channel)
+            await self._incoming.put(PeerChannel(remote.peer_id, channel))
+
+    async def _accept(self, offer_id: str, indication: Indication) -> P2PChannel | None:
+        """Someone answered one of our published offers."""
+        published = self._published.pop(offer_id, None)
+        if published is None or indication.peer.offer is None:
+            return None
+        self._spawn(self._top_up())
+        return await published.pending.accept_answer(
+            indication.peer.offer, connect_timeout=self.connect_timeout
+        )
+
+    async def _answer_reverse(self, indication: Indication) -> P2PChannel | None:
+        """Someone sent us their own offer: answer it with an ATTACH of ours."""
+        remote = indication.peer
+        if remote.offer is None or remote.peer_id is None:
+            return None
+        answer, pending = await answer_offer(
+            remote.offer, self._offer_id(), self.servers, connect_timeout=self.connect_timeout
+        )
+        try:
+            await self.client.attach(
+                indication.swarm_id, remote.peer_id, answer, offer_id=remote.offer.id
+            )
+            return await pending
+        except BaseException:
+            await pending.close()
+            raise
