@@ -14,10 +14,12 @@ the lab down before exiting; a lab left by a killed run is removed by
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -52,6 +54,12 @@ def _teardown_on_signals() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _complain(message: str) -> None:
+    # The terminal may be gone (SIGHUP) or the reader may have closed the pipe.
+    with contextlib.suppress(OSError):
+        print(f"lab: {message}", file=sys.stderr, flush=True)
 
 
 def _preflight() -> str | None:
@@ -115,10 +123,10 @@ def main(argv: list[str]) -> int:
                 return _natcheck(args)
             return _matrix(args)
     except KeyboardInterrupt:
-        print("lab: interrupted, torn down", file=sys.stderr)
+        _complain("interrupted, torn down")
         return 130
     except _Terminated as t:
-        print(f"lab: signal {t.signum}, torn down", file=sys.stderr)
+        _complain(f"signal {t.signum}, torn down")
         return 128 + t.signum
     except LabError as e:
         print(f"lab: {e}", file=sys.stderr)
@@ -150,8 +158,27 @@ def _up(args: argparse.Namespace) -> int:
             )
         print("run a command in a host: ip netns exec <ns> <command>")
         print("Ctrl-C to tear down", flush=True)
+        _wait_for_signal()
+    return 0  # not reached: a signal ends the wait with an exception
+
+
+def _wait_for_signal() -> None:
+    """Block until a signal handler raises.
+
+    Not ``signal.pause()``: a signal landing between Python's check for
+    pending signals and the pause() call is lost and the wait never ends.
+    The wakeup fd keeps a byte for every signal, so nothing is lost.
+    """
+    r, w = socket.socketpair()
+    w.setblocking(False)
+    previous = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+    try:
         while True:
-            signal.pause()
+            r.recv(16)  # the handler's exception surfaces right after this
+    finally:
+        signal.set_wakeup_fd(previous)
+        r.close()
+        w.close()
 
 
 def _natcheck(args: argparse.Namespace) -> int:

@@ -77,6 +77,8 @@ def loss_rules(loss_pct: int) -> list[str]:
         raise ValueError(f"loss_pct must be within 0..100, got {loss_pct}")
     if loss_pct == 0:
         return []
+    if loss_pct == 100:
+        return ["drop"]  # nft rejects `< 100` for a value in 0..99
     return [f"numgen random mod 100 < {loss_pct} drop"]
 
 

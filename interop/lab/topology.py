@@ -300,7 +300,6 @@ class Topology:
         self._nats: dict[str, _Nat] = {}
         self._namespaces: list[str] = []
         self._procs: list[subprocess.Popen[Any]] = []
-        self._pids: list[int] = []
         self._up = False
         self.workdir: Path | None = None
         self.timings: dict[str, float] = {}
@@ -489,10 +488,29 @@ class Topology:
         _parallel(jobs)
 
     def down(self) -> None:
-        """Kill the lab's processes and delete its namespaces. Idempotent."""
+        """Kill the lab's processes and delete its namespaces. Idempotent.
+
+        A signal arriving meanwhile (KeyboardInterrupt, or the CLI's SIGTERM
+        exception) does not cut the teardown short: each step is retried
+        once and the first interruption is re-raised at the end.
+        """
         if not self._up:
             return
         t0 = time.monotonic()
+        interrupted: BaseException | None = None
+        for step in (self._kill_processes, self._delete_own_namespaces, self._forget):
+            for _attempt in range(2):
+                try:
+                    step()
+                    break
+                except BaseException as exc:
+                    interrupted = interrupted or exc
+        self._up = False
+        self.timings["down_s"] = time.monotonic() - t0
+        if interrupted is not None:
+            raise interrupted
+
+    def _kill_processes(self) -> None:
         for p in self._procs:
             if p.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -501,17 +519,20 @@ class Topology:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=5)
         self._procs.clear()
-        self._pids.clear()
+
+    def _delete_own_namespaces(self) -> None:
+        # Whatever else still runs inside (asyncio subprocesses, children of
+        # spawned processes) is killed by pid via `ip netns pids`.
         existing = set(list_lab_namespaces())
         _delete_namespaces([ns for ns in self.namespaces if ns in existing])
+
+    def _forget(self) -> None:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
         if not any(ns.startswith(f"{PREFIX}-{os.getpid()}-") for ns in list_lab_namespaces()):
             with contextlib.suppress(OSError):
                 (STATE_DIR / str(os.getpid())).unlink()
-        self._up = False
-        self.timings["down_s"] = time.monotonic() - t0
 
     # -- running things ------------------------------------------------------
 

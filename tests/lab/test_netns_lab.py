@@ -1,0 +1,305 @@
+"""The NAT lab for real: namespaces, nftables NATs, coturn, aioice.
+
+Needs root and ``ip netns`` (skipped otherwise, with the reason); the coturn
+tests also need coturn's ``turnserver`` and ``turnutils_natdiscovery``. Every
+wait is on an event (a line on a pipe, a process exit), never a sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from interop.lab import matrix, natcheck
+from interop.lab.coturn import Coturn
+from interop.lab.topology import (
+    NAT_TYPES,
+    PREFIX,
+    LanSpec,
+    Topology,
+    cleanup_stale,
+    lans_for,
+    list_lab_namespaces,
+)
+
+
+def _netns_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "NAT lab tests need root (network namespaces, nftables)"
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            return f"NAT lab tests need `{tool}`"
+    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        return f"`ip netns` is unavailable: {probe.stderr.strip()}"
+    return None
+
+
+def _coturn_unavailable() -> str | None:
+    for tool in ("turnserver", "turnutils_natdiscovery"):
+        if shutil.which(tool) is None:
+            return f"needs coturn's {tool}"
+    return None
+
+
+_NO_NETNS = _netns_unavailable()
+pytestmark = [pytest.mark.netns, pytest.mark.skipif(_NO_NETNS is not None, reason=_NO_NETNS or "")]
+needs_coturn = [
+    pytest.mark.coturn,
+    pytest.mark.skipif(_coturn_unavailable() is not None, reason=_coturn_unavailable() or ""),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _root_links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True)
+    return {line.split(":", 2)[1].strip().split("@")[0] for line in out.stdout.splitlines()}
+
+
+def _ours(prefix: str) -> list[str]:
+    return [ns for ns in list_lab_namespaces() if ns.startswith(prefix + "-")]
+
+
+def _read_until(stream: IO[str], marker: str) -> list[str]:
+    lines = []
+    for line in stream:
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"stream ended before {marker!r}: {''.join(lines)}")
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+
+
+# ---------------------------------------------------------------------------
+# topology life cycle
+
+
+def test_up_and_down_leave_nothing_behind() -> None:
+    links_before = _root_links()
+    lab = Topology([LanSpec("fc", "full-cone"), LanSpec("sh", "symmetric", hosts=2)])
+    with lab:
+        assert sorted(_ours(lab.prefix)) == sorted(lab.namespaces)
+        assert len(lab.namespaces) == 3 + 2 + 3  # pub, trk, turn; 2 NATs; 3 hosts
+        addr = lab.run("sh-2", ["ip", "-4", "-o", "addr", "show", "dev", "eth0"], timeout=5)
+        assert lab.address("sh-2") in addr.stdout
+        route = lab.run("fc", ["ip", "route", "show", "default"], timeout=5)
+        assert "via 10." in route.stdout
+        assert _root_links() == links_before  # nothing in our namespace, ever
+        assert lab.timings["up_s"] < 5
+    assert _ours(lab.prefix) == []
+    assert _root_links() == links_before
+    lab.down()  # idempotent
+    assert lab.timings["down_s"] < 5
+
+
+def test_failure_inside_the_context_still_tears_down() -> None:
+    lab = Topology([LanSpec("a", "port-restricted-cone")])
+    with pytest.raises(RuntimeError, match="boom"), lab:
+        assert _ours(lab.prefix)
+        raise RuntimeError("boom")
+    assert _ours(lab.prefix) == []
+
+
+def test_spawned_processes_die_with_the_lab() -> None:
+    with Topology([LanSpec("a", "symmetric")]) as lab:
+        proc = lab.spawn("a", ["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        assert proc.poll() is None
+    assert proc.wait(timeout=5) is not None
+    if proc.stdin is not None:
+        proc.stdin.close()
+
+
+def test_cleanup_stale_removes_a_killed_runs_lab() -> None:
+    code = (
+        "import signal\n"
+        "from interop.lab.topology import LanSpec, Topology\n"
+        "lab = Topology([LanSpec('a', 'symmetric')]).up()\n"
+        "print(lab.prefix, flush=True)\n"
+        "signal.pause()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=_env()
+    )
+    assert child.stdout is not None
+    prefix = child.stdout.readline().strip()
+    child.kill()  # SIGKILL: no chance to clean up
+    child.wait(timeout=5)
+    child.stdout.close()
+    assert prefix.startswith(f"{PREFIX}-{child.pid}-")
+    assert _ours(prefix), "the killed run should have left its namespaces"
+    removed = cleanup_stale()
+    assert set(removed) >= {f"{prefix}-pub", f"{prefix}-nat-a", f"{prefix}-h-a"}
+    assert _ours(prefix) == []
+    assert cleanup_stale() == [] or all(not r.startswith(prefix) for r in cleanup_stale())
+
+
+@pytest.mark.parametrize(
+    ("signum", "exit_code"), [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, 130)]
+)
+def test_cli_up_tears_down_on_signal(signum: int, exit_code: int) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "interop.lab.cli", "up", "--nat", "full-cone", "--no-coturn"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    assert child.stdout is not None and child.stderr is not None
+    lines = _read_until(child.stdout, "Ctrl-C to tear down")
+    assert any("fc1" in line for line in lines)
+    assert _ours(f"{PREFIX}-{child.pid}-0")
+    child.send_signal(signum)
+    assert child.wait(timeout=10) == exit_code, child.stderr.read()
+    child.stdout.close()
+    child.stderr.close()
+    assert _ours(f"{PREFIX}-{child.pid}-0") == []
+
+
+# ---------------------------------------------------------------------------
+# loss emulation
+
+ECHO_SERVER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 1 << 22)  # SO_RCVBUFFORCE
+s.bind((sys.argv[1], 0))
+print(s.getsockname()[1], flush=True)
+while True:
+    data, addr = s.recvfrom(2048)
+    s.sendto(data, addr)
+"""
+
+ECHO_CLIENT = """
+import socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 1 << 22)
+for i in range(n):
+    s.sendto(i.to_bytes(4, "big"), (host, port))
+s.settimeout(0.5)  # the end of the replies, not readiness
+got = set()
+try:
+    while len(got) < n:
+        got.add(s.recv(64))
+except TimeoutError:
+    pass
+print(len(got))
+"""
+
+
+def test_loss_emulation_drops_the_configured_share() -> None:
+    n = 400
+    with Topology([LanSpec("a", "port-restricted-cone", loss_pct=100)]) as lab:
+        server = lab.spawn(
+            "trk",
+            [sys.executable, "-c", ECHO_SERVER, lab.address("trk")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert server.stdout is not None
+        port = server.stdout.readline().strip()
+
+        def delivered() -> int:
+            argv = [sys.executable, "-c", ECHO_CLIENT, lab.address("trk"), port, str(n)]
+            out = lab.run("a", argv, timeout=20)
+            assert out.returncode == 0, out.stderr
+            return int(out.stdout)
+
+        assert delivered() == 0
+        lab.set_loss("a", 0)
+        assert delivered() == n
+        lab.set_loss("a", 30)  # each way: about 0.7 * 0.7 = 49 % round trips
+        assert 0.35 * n < delivered() < 0.63 * n
+    server.stdout.close()
+
+
+# ---------------------------------------------------------------------------
+# independent verification of every NAT label
+
+
+@pytest.fixture(scope="module")
+def natcheck_observations() -> Iterator[dict[str, natcheck.NatObservation]]:
+    if reason := _coturn_unavailable():
+        pytest.skip(reason)
+    lans = [*lans_for(NAT_TYPES), LanSpec(matrix.SHARED, matrix.SHARED_NAT, hosts=2)]
+    with Topology(lans) as lab, Coturn(lab) as coturn:
+        assert coturn.startup_s is not None and coturn.startup_s < 5
+        yield {o.host: o for o in natcheck.natcheck(lab, coturn)}
+
+
+@pytest.mark.parametrize("label", [*NAT_TYPES, matrix.SHARED])
+def test_natdiscovery_confirms_label(
+    label: str, natcheck_observations: dict[str, natcheck.NatObservation]
+) -> None:
+    if label == matrix.SHARED:
+        found = [o for o in natcheck_observations.values() if o.shared]
+        assert len(found) == 2
+    else:
+        found = [o for o in natcheck_observations.values() if o.label == label and not o.shared]
+        assert len(found) == 1
+    for o in found:
+        assert o.ok, f"{natcheck.format_table([o])}\n{o.raw}"
+        assert o.discovery.hairpin is True
+
+
+for _mark in needs_coturn:
+    test_natdiscovery_confirms_label = _mark(test_natdiscovery_confirms_label)
+
+
+# ---------------------------------------------------------------------------
+# the matrix runner with bare aioice peers
+
+
+@pytest.mark.coturn
+@pytest.mark.skipif(_coturn_unavailable() is not None, reason=_coturn_unavailable() or "")
+def test_aioice_matrix_small(tmp_path: Path) -> None:
+    pytest.importorskip("aioice")
+    types = ["full-cone", "port-restricted-cone", "symmetric"]
+    wanted = {
+        ("full-cone", "port-restricted-cone", False),
+        ("symmetric", "port-restricted-cone", False),
+        ("symmetric", "symmetric", False),
+        ("symmetric", "symmetric", True),
+        (matrix.SHARED, matrix.SHARED, False),
+    }
+    cases = [
+        c
+        for c in matrix.plan_cases(types, relay_modes=(False, True))
+        if (c.seeder_nat, c.leecher_nat, c.relay) in wanted
+    ]
+    assert len(cases) == len(wanted)
+    t0 = time.monotonic()
+    with Topology(matrix.matrix_lans(types)) as lab, Coturn(lab) as coturn:
+        report = matrix.run_matrix(lab, coturn, matrix.aioice_runner, cases, timeout=3.0)
+    assert report.exit_code == 0, report.format_table()
+    by_case = {
+        (r.case.seeder_nat, r.case.leecher_nat, r.case.relay): r.result for r in report.results
+    }
+    relayed = by_case[("symmetric", "symmetric", True)]
+    assert relayed.pair_type is not None and relayed.pair_type.startswith("relay/")
+    assert by_case[(matrix.SHARED, matrix.SHARED, False)].pair_type == "host/host"
+    for res in by_case.values():
+        if res.outcome == "connected":
+            assert res.connect_ms is not None and res.connect_ms < 3000
+    assert time.monotonic() - t0 < 60
+    report.write_json(tmp_path / "matrix.json")
+    report.write_png(tmp_path / "matrix.png")
+    assert json.loads((tmp_path / "matrix.json").read_text())["all_match"] is True
+    assert (tmp_path / "matrix.png").read_bytes().startswith(b"\x89PNG")
