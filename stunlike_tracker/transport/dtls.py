@@ -150,8 +150,11 @@ class _DtlsSession:
     def __init__(
         self, ssl_context: SSL.Context, mtu: int, max_retransmits: int, now: float
     ) -> None:
-        conn = SSL.Connection(ssl_context, None)
-        conn.set_ciphertext_mtu(mtu)  # FIELD-NOTES quirk 1: without it, "Unexpected EOF"
+        try:
+            conn = SSL.Connection(ssl_context, None)
+            conn.set_ciphertext_mtu(mtu)  # FIELD-NOTES quirk 1: without it, "Unexpected EOF"
+        except SSL.Error as exc:  # pragma: no cover - allocation failure inside OpenSSL
+            raise DtlsError(f"cannot create a DTLS connection: {_describe(exc)}") from exc
         self._conn = conn
         self._mtu = mtu
         self._max_retransmits = max_retransmits
@@ -207,7 +210,12 @@ class _DtlsSession:
         return self._conn.get_peer_certificate(as_cryptography=True)
 
     def send(self, data: bytes) -> None:
-        """Encrypt *data* as one application-data record (one datagram)."""
+        """Encrypt *data* as one application-data record (one datagram).
+
+        Up to :data:`MAX_MESSAGE_SIZE` bytes are accepted, but only messages
+        of at most :attr:`max_message_size` bytes keep the datagram within
+        ``mtu`` (SPEC §4: never rely on IP fragmentation).
+        """
         if self.closed:
             raise DtlsError("session is closed")
         if not self.handshake_complete:

@@ -90,7 +90,11 @@ def test_handshake_with_cookie_exchange(
     assert pair.stats.datagrams == {"c2s": 3, "s2c": 3}
 
 
-def test_flights_fit_the_mtu(ca: certs.CertificateAuthority, server_ctx: DtlsServerContext) -> None:
+def test_flights_fit_the_mtu(
+    ca: certs.CertificateAuthority,
+    peer_cert: certs.IssuedCert,
+    mutual_server_ctx: DtlsServerContext,
+) -> None:
     # A tiny MTU forces OpenSSL to fragment handshake messages (RFC 6347 §4.2.3);
     # the client's records are packed into datagrams no larger than its MTU.
     seen: list[tuple[Direction, bytes]] = []
@@ -99,11 +103,15 @@ def test_flights_fit_the_mtu(ca: certs.CertificateAuthority, server_ctx: DtlsSer
         seen.append((direction, datagram))
         return False
 
-    client_ctx = DtlsClientContext(ca_pem=ca.cert_pem, mtu=300)
-    pair = DtlsPair(client_ctx, server_ctx, loss=record_all)
+    client_ctx = DtlsClientContext(
+        ca_pem=ca.cert_pem, cert_pem=peer_cert.cert_pem, key_pem=peer_cert.key_pem, mtu=300
+    )
+    pair = DtlsPair(client_ctx, mutual_server_ctx, loss=record_all)
     assert pair.handshake()
+    assert pair.server is not None and pair.server.peer_certificate_peer_id == PEER_ID
+    assert sum(d == "c2s" for d, _ in seen) > 3  # the client's Certificate was fragmented
     for direction, datagram in seen:
-        assert len(datagram) <= (300 if direction == "c2s" else server_ctx.mtu)
+        assert len(datagram) <= (300 if direction == "c2s" else mutual_server_ctx.mtu)
         assert split_records_untrusted(datagram)
     assert any(len(split_records_untrusted(d)) > 1 for _, d in seen)  # glued records packed
 
