@@ -246,7 +246,7 @@ def elements(draw: st.DrawFn, depth: int = 0) -> str:
     attrs = draw(st.dictionaries(st.sampled_from(ATTRS), values, max_size=4))
     attr_text = "".join(f' {k}="{_escape(v)}"' for k, v in attrs.items())
     children = (
-        draw(st.lists(elements(depth + 1), max_size=4)) if depth < 4 and draw(st.booleans()) else []
+        draw(st.lists(elements(depth + 1), max_size=3)) if depth < 4 and draw(st.booleans()) else []
     )
     text = "" if children else _escape(draw(values))
     return f"<{name}{attr_text}>{text}{''.join(children)}</{name}>"
@@ -261,7 +261,7 @@ def vocabulary_documents(draw: st.DrawFn) -> bytes:
     return f'<PPSPTrackerProtocol version="{version}">{head}{body}</PPSPTrackerProtocol>'.encode()
 
 
-@SETTINGS
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(vocabulary_documents())
 def test_vocabulary_documents(data: bytes) -> None:
     check_all_parsers(data)

@@ -34,7 +34,7 @@ def test_request_round_trip(r: Request) -> None:
     assert parse_message_untrusted(data) == r
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.data())
 def test_every_method_round_trips(data: st.DataObject) -> None:
     for method in Method:
