@@ -226,6 +226,7 @@ class BindingResponder:
             return self._drop(REASON_MALFORMED)
         unknown: list[int] | None = None
         change = 0
+        change_malformed = False
         after_integrity = after_integrity_sha256 = fingerprint_seen = False
         pos = HEADER_LEN
         # (n - pos) stays a positive multiple of 4 inside the loop, so a
@@ -258,9 +259,10 @@ class BindingResponder:
                     return self._drop(REASON_MALFORMED)
                 after_integrity = True
             elif attr_type == ATTR_CHANGE_REQUEST:
-                if attr_len != 4:  # RFC 3489 §11.2.4
-                    return self._drop(REASON_MALFORMED)
-                change |= _U32.unpack_from(data, pos + 4)[0]
+                if attr_len == 4:  # RFC 3489 §11.2.4
+                    change |= _U32.unpack_from(data, pos + 4)[0]
+                else:
+                    change_malformed = True  # reported once FINGERPRINT is checked
             elif attr_type < 0x8000 and attr_type not in KNOWN_REQUEST_ATTRIBUTES:
                 # RFC 8489 §6.3.1: unknown comprehension-required attribute.
                 if unknown is None:
@@ -269,6 +271,8 @@ class BindingResponder:
                     unknown.append(attr_type)
             pos = next_pos
 
+        if change_malformed:
+            return self._drop(REASON_MALFORMED)
         if msg_type != _BINDING_REQUEST:
             cls = ((msg_type >> 4) & 1) | ((msg_type >> 7) & 2)
             if cls == StunClass.INDICATION:
