@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from .encode import PEER_GROUP_CLOSE, PEER_GROUP_OPEN, encode_response, peer_info_xml
 from .errors import PpspError
 from .messages import Part, PeerInfo, Response
+from .xmlsafe import MAX_ELEMENTS
 
 DEFAULT_DATAGRAM_BUDGET = 1200
 """SPEC §4: bytes of XML per response datagram, by default."""
@@ -31,14 +32,18 @@ def encode_response_datagrams(r: Response, budget: int = DEFAULT_DATAGRAM_BUDGET
     TransactionID, status, swarms, TURN servers...) and adds ``Part``; any
     ``part`` already set on ``r`` is replaced. Each part fits the budget
     unless one of its peers cannot fit any part, or ``r`` without peers
-    already exceeds it; a response without peers is never split.
+    already exceeds it; a response without peers is never split. Parts also
+    stay within the parser's element limit (``xmlsafe.MAX_ELEMENTS``), so a
+    large configured budget cannot produce a part our own peers refuse.
     """
     whole = dataclasses.replace(r, part=None)
     encoded = encode_response(whole)
-    if len(encoded) <= budget or len(whole.peers) < 2:
+    counts = [_peer_elements(peer) for peer in whole.peers]
+    fits = len(encoded) <= budget and _head_elements(whole) + sum(counts) <= MAX_ELEMENTS
+    if fits or len(whole.peers) < 2:
         return [encoded]
     sizes = [len(peer_info_xml(peer).encode("utf-8")) for peer in whole.peers]
-    groups = _pack(whole, sizes, budget)
+    groups = _pack(whole, sizes, counts, budget)
     if len(groups) == 1:
         return [encoded]
     count = len(groups)
@@ -64,21 +69,37 @@ def _overhead(r: Response, digits: int) -> int:
     return len(skeleton) + len(PEER_GROUP_OPEN) + len(PEER_GROUP_CLOSE)
 
 
-def _pack(r: Response, sizes: list[int], budget: int) -> list[list[int]]:
-    """Greedy first-fit in order; the Part element's width depends on the
-    number of parts, so repeat with wider numbers until the count fits."""
+def _head_elements(r: Response) -> int:
+    """Elements of a part besides its PeerInfo subtrees: root, Response,
+    TransactionID, the optional fields, Part and PeerGroup."""
+    optional = (r.keep_alive, r.reconnect_token)
+    return 5 + len(r.swarm_ids) + len(r.turn_servers) + sum(value is not None for value in optional)
+
+
+def _peer_elements(peer: PeerInfo) -> int:
+    """Elements of one encoded PeerInfo subtree."""
+    offer = 0 if peer.offer is None else 1 + len(peer.offer.candidates)
+    return 1 + (peer.peer_id is not None) + (peer.mode is not None) + len(peer.addresses) + offer
+
+
+def _pack(r: Response, sizes: list[int], counts: list[int], budget: int) -> list[list[int]]:
+    """Greedy first-fit in order, by bytes and by elements; the Part
+    element's width depends on the number of parts, so repeat with wider
+    numbers until the count fits."""
+    element_room = MAX_ELEMENTS - _head_elements(r)
     digits = 1
     while True:
         room = budget - _overhead(r, digits)
         groups: list[list[int]] = []
-        used = 0
-        for i, size in enumerate(sizes):
-            if groups and used + size <= room:
+        used = elements = 0
+        for i, (size, count) in enumerate(zip(sizes, counts, strict=True)):
+            if groups and used + size <= room and elements + count <= element_room:
                 groups[-1].append(i)
                 used += size
+                elements += count
             else:
                 groups.append([i])
-                used = size
+                used, elements = size, count
         if len(str(len(groups))) <= digits:
             return groups
         digits = len(str(len(groups)))

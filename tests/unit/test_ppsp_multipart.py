@@ -25,6 +25,7 @@ from stunlike_tracker.ppsp.messages import (
     Response,
     TurnServer,
 )
+from stunlike_tracker.ppsp.xmlsafe import MAX_ELEMENTS
 
 
 def peer(n: int, candidates: int = 2) -> PeerInfo:
@@ -198,3 +199,25 @@ def test_merge_refuses_inconsistent_parts(tamper: object) -> None:
 def test_merge_nothing() -> None:
     with pytest.raises(PpspError):
         merge_response_parts([])
+
+
+def test_parts_stay_within_the_element_limit_whatever_the_budget() -> None:
+    # 30 peers with 8 candidates each: 13 elements per PeerInfo, ~390 in all,
+    # more than the parser's 256 even though the bytes fit a 60 KB budget.
+    r = Response(
+        status=200,
+        transaction_id="t",
+        swarm_ids=("s",),
+        peers=tuple(peer(n, candidates=8) for n in range(30)),
+    )
+    assert len(encode_response(r)) < 60000
+    with pytest.raises(PpspError, match="Too Many Elements"):
+        parse_response_untrusted(encode_response(r))
+    datagrams = encode_response_datagrams(r, 60000)
+    assert len(datagrams) == 2
+    parts = [parse_response_untrusted(d) for d in datagrams]
+    assert merge_response_parts(parts) == r
+    # The first part is filled to the limit: root, Response, TransactionID,
+    # SwarmID, Part, PeerGroup, then 13 elements per PeerInfo.
+    head = 6
+    assert head + 13 * len(parts[0].peers) <= MAX_ELEMENTS < head + 13 * (len(parts[0].peers) + 1)
