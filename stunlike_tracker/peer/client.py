@@ -77,6 +77,8 @@ class ClientSettings:
     # How long to wait for the missing parts of a multi-part response.
     part_grace: float = 0.3
     auto_reconnect: bool = True
+    # DTLS datagram size: the tracker's 1200-byte XML budget plus record overhead.
+    mtu: int = 1240
 
 
 @dataclass
@@ -179,6 +181,7 @@ class TrackerClient:
             cert_pem=settings.cert_pem,
             key_pem=settings.key_pem,
             verify_hostname=settings.server_name,
+            mtu=settings.mtu,
         )
         self._assoc: _Association | None = None
         self._lock = asyncio.Lock()

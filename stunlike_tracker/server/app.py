@@ -32,6 +32,16 @@ class ServerSettings:
     receive_buffer: int = 4 * 1024 * 1024
 
 
+# AEAD record overhead: 13-byte header + 8-byte explicit nonce + 16-byte tag,
+# rounded up, so that a response of ``datagram_budget`` bytes of XML still
+# travels in one datagram (SPEC §4: never rely on IP fragmentation).
+DTLS_RECORD_OVERHEAD = 40
+
+
+def dtls_mtu(xml_budget: int) -> int:
+    return xml_budget + DTLS_RECORD_OVERHEAD
+
+
 class RunningServer:
     def __init__(self, endpoint: TrackerEndpoint, transport: asyncio.DatagramTransport) -> None:
         self.endpoint = endpoint
@@ -79,6 +89,7 @@ async def start_server(
         ca_pem=settings.peer_ca_pem if settings.mutual else None,
         require_client_cert=settings.mutual,
         cookie_keys=keys,
+        mtu=dtls_mtu(config.datagram_budget),
     )
     tracker = Tracker(store if store is not None else MemoryStore(), config)
     endpoint = TrackerEndpoint(tracker, dtls, limits=settings.limits, mutual=settings.mutual)

@@ -88,3 +88,43 @@ async def test_mutual_mode_names_the_peer(pki: Pki) -> None:
         await good.close()
         await liar.close()
         await running.close()
+
+
+@pytest.mark.asyncio
+async def test_full_budget_responses_fit_one_datagram_each(server: RunningServer, pki: Pki) -> None:
+    """SPEC §4: a 1200-byte XML response must not need IP fragmentation."""
+    from stunlike_tracker.ppsp.messages import PeerNum
+
+    seeds = [
+        client_for(server, pki, f"seed-with-a-rather-long-peer-identifier-{i:02d}")
+        for i in range(30)
+    ]
+    leech = client_for(server, pki, "leech")
+    sizes: list[int] = []
+    try:
+        for seed in seeds:
+            await seed.connect()
+            await seed.join("big", PeerMode.SEED)
+        await leech.connect()
+        await leech.join("big", peer_num=PeerNum(0))
+        assoc = leech._assoc
+        assert assoc is not None and assoc.transport is not None
+        original = assoc.datagram_received
+
+        def spy(data: bytes, addr: tuple[str, int]) -> None:
+            sizes.append(len(data))
+            original(data, addr)
+
+        assoc.datagram_received = spy  # type: ignore[method-assign]
+        r = await leech.find("big", peer_num=PeerNum(30))
+        assert len(r.peers) == 30
+        assert sizes and max(sizes) <= 1240
+        # ... and the server's DTLS session carries a full budget in one record
+        (entry,) = [
+            e for e in server.endpoint.sessions.by_id.values() if e.address == leech.local_address
+        ]
+        assert entry.dtls.max_message_size >= server.tracker.config.datagram_budget
+    finally:
+        for seed in seeds:
+            await seed.close()
+        await leech.close()
