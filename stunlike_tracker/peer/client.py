@@ -299,7 +299,12 @@ class TrackerClient:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(pending.done.wait(), self.settings.part_grace)
             parts = [pending.parts[i] for i in sorted(pending.parts)]
-            return merge_response_parts(parts) if len(parts) > 1 else parts[0]
+            if len(parts) == 1:
+                return parts[0]
+            try:
+                return merge_response_parts(parts)
+            except PpspError:
+                return parts[0]  # parts that disagree: any part alone is usable (SPEC §4)
         finally:
             self._pending = None
 
