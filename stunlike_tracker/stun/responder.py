@@ -192,24 +192,44 @@ _AF_INET6 = socket.AF_INET6
 class BindingResponder:
     """Answers STUN Binding requests; see the module docstring for the rules."""
 
-    __slots__ = ("_max_ratio", "answered", "drops", "errors_sent")
+    __slots__ = ("_bare_ipv4_fits", "_max_ratio", "answered", "drops", "errors_sent")
 
     def __init__(self, *, max_response_ratio: float = 2.0) -> None:
         if max_response_ratio <= 0:
             raise ValueError("max_response_ratio must be positive")
         self._max_ratio = max_response_ratio
+        self._bare_ipv4_fits = max_response_ratio * HEADER_LEN >= _SIZE_XMA4
         self.drops: Counter[str] = Counter()
         self.answered = 0  # responses returned, 420s included
         self.errors_sent = 0  # of which 420 error responses
 
     def handle_untrusted(self, data: bytes, source: Address) -> bytes | None:
         """The response to send back to ``source``, or ``None`` (counted in ``drops``)."""
-        n = len(data)
-        if n == HEADER_LEN:
+        if len(data) == HEADER_LEN:
             msg_type, length, cookie = _HDR.unpack_from(data)
             if msg_type == _BINDING_REQUEST and length == 0:
-                return self._success(data, n, source, cookie != MAGIC_COOKIE)
-        return self._handle_general(data, n, source)
+                host = source[0]
+                if cookie == MAGIC_COOKIE and ":" not in host and self._bare_ipv4_fits:
+                    # The common case, inlined: a bare RFC 8489 request from
+                    # IPv4 (RFC 8489 §14.2: X-Port = port ^ cookie >> 16,
+                    # X-Address = address ^ cookie; then FINGERPRINT, §14.7).
+                    try:
+                        head = _XMA4.pack(
+                            _BINDING_SUCCESS,
+                            _LEN_XMA4_FP,
+                            data[4:HEADER_LEN],
+                            ATTR_XOR_MAPPED_ADDRESS,
+                            8,
+                            1,
+                            source[1] ^ _COOKIE_HIGH,
+                            int.from_bytes(_inet_pton(_AF_INET, host), "big") ^ MAGIC_COOKIE,
+                        )
+                    except (OSError, struct.error, TypeError):
+                        return self._drop(REASON_BAD_SOURCE)
+                    self.answered += 1
+                    return head + _FP_TL + _U32.pack(_crc32(head) ^ FINGERPRINT_XOR)
+                return self._success(data, HEADER_LEN, source, cookie != MAGIC_COOKIE)
+        return self._handle_general(data, len(data), source)
 
     def _drop(self, reason: str) -> bytes | None:
         """Count a drop; returns ``None`` so call sites can ``return self._drop(...)``."""

@@ -294,9 +294,12 @@ def test_bad_fingerprint_is_dropped() -> None:
     assert dropped(after) == "stun-bad-fingerprint"
 
 
-def test_bad_source_is_counted_not_raised() -> None:
-    assert dropped(request(), ("not-an-ip", 1)) == "stun-bad-source"
-    assert dropped(request(), ("192.0.2.1", 70000)) == "stun-bad-source"
+@pytest.mark.parametrize("data", [request(), request(tid=TID16), request(fingerprint=True)])
+@pytest.mark.parametrize(
+    "source", [("not-an-ip", 1), ("192.0.2.1", 70000), ("192.0.2.1", -1), ("zz::1", 1)]
+)
+def test_bad_source_is_counted_not_raised(data: bytes, source: Address) -> None:
+    assert dropped(data, source) == "stun-bad-source"
 
 
 def test_counters_accumulate() -> None:
