@@ -93,6 +93,7 @@ async def run_client(*argv: str) -> tuple[int, str]:
     return proc.returncode, out.decode(errors="replace")
 
 
+@pytest.mark.coturn
 @pytest.mark.asyncio
 async def test_turnutils_stunclient_gets_its_mapped_address() -> None:
     exe = need_binary("turnutils_stunclient", "coturn")
