@@ -28,7 +28,9 @@ def populate(tracker: Tracker, size: int, now: float) -> None:
         peer = f"p{i}"
         tracker.handle_request(Request(Method.CONNECT, peer, f"c{i}"), b"c%d" % i, session, now)
         mode = PeerMode.SEED if i % 10 == 0 else PeerMode.LEECH
-        join = Request(Method.JOIN, peer, f"j{i}", swarm_id="big", peer_mode=mode, peer_num=PeerNum(0))
+        join = Request(
+            Method.JOIN, peer, f"j{i}", swarm_id="big", peer_mode=mode, peer_num=PeerNum(0)
+        )
         tracker.handle_request(join, b"j%d" % i, session, now)
     assert store.member_count("big") == size
 
