@@ -15,11 +15,14 @@ The remote DTLS certificate must match the fingerprint in the remote offer
 (aiortc checks it right after the handshake and fails the transport
 otherwise), so the offer the tracker relayed authenticates the other end.
 
-Every wait is bounded: gathering (``gather_timeout``) and connecting
-(``connect_timeout``, from the moment both descriptions are set until the
-data channel is open). aiortc's ``connectionState == "failed"`` (ICE or
-DTLS failure, fingerprint mismatch) ends the wait at once with
-:class:`ChannelFailed`; otherwise :class:`ConnectTimeout`.
+Every wait is bounded: gathering (``gather_timeout``, default 10 s) and
+connecting (``connect_timeout``, default 15 s, counted from the
+``accept_answer`` call, or from ``answer_offer`` returning, until the data
+channel is open). aiortc's ``connectionState == "failed"`` (ICE or DTLS
+failure, fingerprint mismatch) ends the wait at once with
+:class:`ChannelFailed`; otherwise :class:`ConnectTimeout`. A remote
+offer/answer that cannot be used raises :class:`InvalidOffer` before any
+socket is touched. Every error is a :class:`ChannelError`.
 
 Relay-only: ``IceServers(relay_only=True)`` sets
 ``RTCConfiguration.iceTransportPolicy = RTCIceTransportPolicy.RELAY``,
@@ -56,7 +59,7 @@ import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from aiortc import (
     RTCConfiguration,
@@ -68,7 +71,12 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
 from stunlike_tracker.ice.candidates import MAX_CANDIDATES_PER_OFFER, sanitize_offer
-from stunlike_tracker.ice.sdp import SdpError, offer_from_sdp_untrusted, sdp_from_offer
+from stunlike_tracker.ice.sdp import (
+    SdpError,
+    canonical_fingerprint,
+    offer_from_sdp_untrusted,
+    sdp_from_offer,
+)
 from stunlike_tracker.ppsp.messages import AddressType, IceOffer, TurnServer
 
 __all__ = [
@@ -81,6 +89,7 @@ __all__ = [
     "ChannelFailed",
     "ConnectTimeout",
     "IceServers",
+    "InvalidOffer",
     "P2PChannel",
     "PendingAnswer",
     "PendingOffer",
@@ -126,6 +135,27 @@ class ConnectTimeout(ChannelFailed, TimeoutError):
 
 class ChannelClosed(ChannelError):
     """The channel is closed (locally, by the peer, or after a failure)."""
+
+
+class InvalidOffer(ChannelError, SdpError):
+    """The remote offer/answer cannot be used (raised before any network activity).
+
+    Both a :class:`ChannelError` and an :class:`~stunlike_tracker.ice.sdp.SdpError`.
+    """
+
+
+def _remote_sdp(
+    offer: IceOffer, *, lan_mode: bool, role: Literal["offer", "answer"]
+) -> tuple[str, str]:
+    """Hygiene (SPEC §8), then (the SDP aiortc gets, the canonical fingerprint)."""
+    clean = sanitize_offer(offer, lan_mode=lan_mode)
+    try:
+        sdp = sdp_from_offer(clean, role=role)
+        assert clean.fingerprint is not None  # sdp_from_offer requires one
+        algorithm, digest = canonical_fingerprint(clean.fingerprint)
+    except SdpError as exc:
+        raise InvalidOffer(str(exc)) from exc
+    return sdp, f"{algorithm} {digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -583,17 +613,16 @@ class PendingOffer:
     ) -> P2PChannel:
         """Connect using the peer's answer; return once the channel is open.
 
-        Raises :class:`~stunlike_tracker.ice.sdp.SdpError` for an unusable
-        answer (the offer stays usable), :class:`ChannelFailed` when ICE or
+        Raises :class:`InvalidOffer` for an unusable answer (the offer stays
+        usable), :class:`ChannelFailed` when ICE or
         DTLS fails, :class:`ConnectTimeout` after ``connect_timeout`` seconds. After
         a failure the offer is closed.
         """
         if self._accepting:
             raise ChannelError("this offer already took an answer")
-        clean = sanitize_offer(answer, lan_mode=self._link.servers.lan_mode)
-        sdp = sdp_from_offer(clean, role="answer")
+        sdp, fingerprint = _remote_sdp(answer, lan_mode=self._link.servers.lan_mode, role="answer")
         self._accepting = True
-        self._link.remote_fingerprint = clean.fingerprint
+        self._link.remote_fingerprint = fingerprint
         description = RTCSessionDescription(sdp=sdp, type="answer")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + connect_timeout
@@ -680,14 +709,14 @@ async def answer_offer(
 
     The :class:`PendingAnswer` resolves to the open channel, or raises
     :class:`ChannelFailed` / :class:`ConnectTimeout` (``connect_timeout``
-    counts from now). Raises :class:`~stunlike_tracker.ice.sdp.SdpError`
-    before opening any socket if ``remote`` is unusable.
+    counts from now). Raises :class:`InvalidOffer` before opening any socket
+    if ``remote`` is unusable.
     """
     _check_id(answer_id)
-    clean = sanitize_offer(remote, lan_mode=servers.lan_mode)
-    description = RTCSessionDescription(sdp=sdp_from_offer(clean, role="offer"), type="offer")
+    sdp, fingerprint = _remote_sdp(remote, lan_mode=servers.lan_mode, role="offer")
+    description = RTCSessionDescription(sdp=sdp, type="offer")
     link = _Link(servers)
-    link.remote_fingerprint = clean.fingerprint
+    link.remote_fingerprint = fingerprint
     try:
 
         async def build() -> None:

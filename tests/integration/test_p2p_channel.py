@@ -31,6 +31,7 @@ from stunlike_tracker.peer.channel import (
     ChannelFailed,
     ConnectTimeout,
     IceServers,
+    InvalidOffer,
     P2PChannel,
     answer_offer,
     create_offer,
@@ -136,6 +137,7 @@ async def test_roles_fingerprints_and_selected_pair(pair: Pair) -> None:
     assert (a.ice_role, b.ice_role) == ("controlling", "controlled")
     assert a.remote_fingerprint == answer.fingerprint
     assert b.remote_fingerprint == pending.offer.fingerprint
+    assert a.remote_fingerprint != b.remote_fingerprint
     assert a.selected_pair_types() == ("host", "host")
     assert b.selected_pair_types() == ("host", "host")
     await a.close()
@@ -247,8 +249,12 @@ async def test_unused_offer_and_pending_answer_close_cleanly() -> None:
 async def test_bad_answer_leaves_the_offer_usable(pair: Pair) -> None:
     pending = await create_offer("offer-a", LAN)
     answer, waiter = await answer_offer(pending.offer, "answer-b", LAN)
-    with pytest.raises(SdpError):
+    with pytest.raises(InvalidOffer):
         await pending.accept_answer(dataclasses.replace(answer, fingerprint=None))
+    with pytest.raises(ChannelError):  # also a ChannelError ...
+        await pending.accept_answer(dataclasses.replace(answer, ufrag="bad ufrag"))
+    with pytest.raises(SdpError):  # ... and an SdpError
+        await pending.accept_answer(dataclasses.replace(answer, pwd="short"))
     a = await pending.accept_answer(answer)
     b = await waiter
     pair.channels += [a, b]
@@ -260,7 +266,7 @@ async def test_bad_answer_leaves_the_offer_usable(pair: Pair) -> None:
 async def test_bad_offer_is_refused_before_any_socket() -> None:
     pending = await create_offer("offer-a", LAN)
     try:
-        with pytest.raises(SdpError):
+        with pytest.raises(InvalidOffer):
             await answer_offer(dataclasses.replace(pending.offer, pwd="short"), "b", LAN)
     finally:
         await pending.close()
