@@ -1,9 +1,9 @@
 """nftables rule sets for the lab's NAT namespaces, named in RFC 4787 terms.
 
-Every NAT namespace has two interfaces: ``wan`` (a port of the public
-bridge, holding the NAT's public address) and ``lan`` (a bridge holding the
-private gateway address, one port per LAN host). Each behaviour is one
-``table ip stl`` loaded with ``nft -f -`` inside the NAT namespace:
+Every NAT namespace has ``wan`` (a veth to the public router, holding the
+NAT's public address) and one veth per LAN host, ``lan0``, ``lan1``, ...
+(each holding the private gateway address). Each behaviour is one ``table ip
+stl`` loaded with ``nft -f -`` inside the NAT namespace:
 
 ============================  ==================================  ================================
 label                         mapping (RFC 4787 §4.1)             filtering (RFC 4787 §5)
@@ -67,6 +67,9 @@ MASQUERADING: Final = frozenset({"port-restricted-cone", "symmetric"})
 """Labels that work with several hosts behind one public address."""
 
 TABLE: Final = "stl"
+LAN_PREFIX: Final = "lan"
+"""The NAT's links to its hosts are ``lan0``, ``lan1``, ... (one veth each)."""
+LAN_GLOB: Final = f"{LAN_PREFIX}*"
 SEEN_TIMEOUT_S: Final = 300
 HAIRPIN_TIMEOUT_S: Final = 300
 
@@ -132,10 +135,10 @@ def nat_ruleset(
         prerouting += [
             f'iifname "wan" dnat ip to {host}',
             # Hairpin: the host reaching its own public address.
-            f'iifname "lan" ip daddr {wan_addr} dnat ip to {host}',
+            f'iifname "{LAN_GLOB}" ip daddr {wan_addr} dnat ip to {host}',
         ]
         postrouting += [
-            f'oifname "lan" ip saddr {lan_subnet} ct status dnat snat ip to {wan_addr}',
+            f'oifname "{LAN_GLOB}" ip saddr {lan_subnet} ct status dnat snat ip to {wan_addr}',
             f'oifname "wan" snat ip to {wan_addr}',
         ]
         if behaviour == "restricted-cone":
@@ -165,11 +168,11 @@ def nat_ruleset(
             "  }",
         ]
         prerouting.append(
-            f'iifname "lan" ip daddr {wan_addr} meta l4proto udp '
+            f'iifname "{LAN_GLOB}" ip daddr {wan_addr} meta l4proto udp '
             "dnat ip addr . port to udp dport map @hairpin"
         )
         postrouting += [
-            f'oifname "lan" ip saddr {lan_subnet} ct status dnat snat ip to {wan_addr}',
+            f'oifname "{LAN_GLOB}" ip saddr {lan_subnet} ct status dnat snat ip to {wan_addr}',
             f'oifname "wan" {masq}',
         ]
         after_nat.append(

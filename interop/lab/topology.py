@@ -2,16 +2,25 @@
 
 ::
 
-                         namespace stl-<pid>-<n>-pub
-        +------------------- bridge br0 203.0.113.1/24 --------------------+
-        |        (routes between hosts; default route: blackhole)          |
-        |             |                |                  |                |
-   trk 203.0.113.2  turn .3 + .4   nat-a wan .10      nat-b wan .11    open .12
-   (tracker host)   (coturn)       | nft: full-cone   | nft: shared     (none:
-                                   lan 10.1.0.1/24    lan 10.2.0.1/24   public
-                                   |                  |       |         address)
-                                   a 10.1.0.2         b-1     b-2
-                                                      10.2.0.2 10.2.0.3
+    Topology([LanSpec("a", "full-cone"), LanSpec("b", "port-restricted-cone", hosts=2),
+              LanSpec("open", "none")])
+
+                      namespace stl-<pid>-<n>-pub: a router
+          203.0.113.1/32 on every link, a /32 route per public address,
+                   default route: blackhole; nothing else
+       p0 |            p1 |            p2 |            p3 |           p4 |
+     trk .2       turn .3 + .4      open .12      nat-a wan .10   nat-b wan .11
+     (tracker)    (coturn)          (none: no     nft full-cone   nft port-restricted
+                                    NAT)          lan0 10.1.0.1   lan0 10.2.0.1  lan1
+                                                      |               |            |
+                                                  a 10.1.0.2    b-1 10.2.0.2  b-2 10.2.0.3
+
+Every link is a veth pair, every address a /32 with a device route to the
+peer: there is no bridge, because a bridge port only forwards once the
+kernel's linkwatch has marked its link operational, up to a second after
+``link set up`` (measured: the first packet through a fresh bridged lab
+waited 1.0 s). Two hosts behind one NAT (``b-1``, ``b-2``) reach each other
+through the NAT's router, not a switch.
 
 Every namespace, link and address is created inside the lab's namespaces:
 nothing is added to the namespace the lab runs from, so deleting the
@@ -405,68 +414,62 @@ class Topology:
             # Hairpinned packets leave by the interface they came in on.
             "net.ipv4.conf.all.send_redirects": "0",
             "net.ipv4.conf.default.send_redirects": "0",
-            "net.bridge.bridge-nf-call-iptables": "0",
-            "net.bridge.bridge-nf-call-arptables": "0",
         }
         routers = {pub, *(n.netns for n in self._nats.values())}
         _parallel(_sysctl(ns, router if ns in routers else base) for ns in self._namespaces)
 
-        # Phase 1: links. Each veth is created from its host side straight
-        # into the peer namespace, so nothing passes through ours.
-        per_ns: dict[str, list[str]] = {ns: ["link set lo up"] for ns in self._namespaces}
-        per_ns[pub] += [
-            "link add br0 type bridge forward_delay 0",
-            "link set br0 up",
-            f"addr add {PUBLIC_GATEWAY}/{PUBLIC_NET.prefixlen} dev br0",
-            "route add blackhole default",
-        ]
-        for n in self._nats.values():
-            per_ns[n.netns] += ["link add lan type bridge forward_delay 0", "link set lan up"]
-        port = itertools.count()
-        uplinks: list[tuple[str, str]] = []  # (namespace, its interface to br0)
+        # Every link is a point-to-point veth between a host (or NAT) and
+        # its router, addresses are /32 and routes name the device: no
+        # bridge, so no bridge port waiting for the kernel's linkwatch to
+        # mark the link operational (up to a second after `link set up`,
+        # which would make the first packet through a fresh lab wait).
+        #
+        # Phase 1: links, each created from one lab namespace straight into
+        # the other, so nothing passes through ours.
+        per_ns: dict[str, list[str]] = {ns: ["link set dev lo up"] for ns in self._namespaces}
+        per_ns[pub].append("route add blackhole default")
+        uplinks: list[tuple[str, str, tuple[str, ...]]] = []  # (ns, its link, addresses)
         for h in self.hosts.values():
             if h.nat in (None, "none"):
-                uplinks.append((h.netns, "eth0"))
+                uplinks.append((h.netns, "eth0", h.addresses))
         for n in self._nats.values():
-            uplinks.append((n.netns, "wan"))
-        for ns, ifname in uplinks:
-            p = f"p{next(port)}"
-            per_ns[ns].append(f"link add {ifname} type veth peer name {p} netns {pub}")
-        lan_ports: list[tuple[Host, _Nat, str]] = []
-        for h in self.lan_hosts():
-            if h.nat == "none":
-                continue
-            n = self._nats[h.lan or ""]
-            p = f"l{len(lan_ports)}"
-            lan_ports.append((h, n, p))
-            per_ns[h.netns].append(f"link add eth0 type veth peer name {p} netns {n.netns}")
+            uplinks.append((n.netns, "wan", (n.wan_addr,)))
+        for i, (ns, ifname, _) in enumerate(uplinks):
+            per_ns[ns].append(f"link add name {ifname} type veth peer name p{i} netns {pub}")
+        lan_links: list[tuple[Host, _Nat, str]] = []
+        for n in self._nats.values():
+            for j, hname in enumerate(n.lan.host_names()):
+                h = self.hosts[hname]
+                lan_links.append((h, n, f"{nat.LAN_PREFIX}{j}"))
+                per_ns[h.netns].append(
+                    f"link add name eth0 type veth peer name {nat.LAN_PREFIX}{j} netns {n.netns}"
+                )
         _parallel(_batch(ns, lines) for ns, lines in per_ns.items())
 
-        # Phase 2: addresses, bridge ports and routes.
+        # Phase 2: addresses and routes.
         per_ns = {ns: [] for ns in self._namespaces}
-        for i in range(next(port)):
-            per_ns[pub] += [f"link set p{i} master br0", f"link set p{i} up"]
-        plen = PUBLIC_NET.prefixlen
-        for h in self.hosts.values():
-            if h.nat in (None, "none"):
-                for a in h.addresses:
-                    per_ns[h.netns].append(f"addr add {a}/{plen} dev eth0")
-                per_ns[h.netns] += ["link set eth0 up", f"route add default via {PUBLIC_GATEWAY}"]
-        for n in self._nats.values():
-            gw = str(n.lan_subnet.network_address + 1)
-            per_ns[n.netns] += [
-                f"addr add {n.wan_addr}/{plen} dev wan",
-                "link set wan up",
-                f"addr add {gw}/{n.lan_subnet.prefixlen} dev lan",
-                f"route add default via {PUBLIC_GATEWAY}",
+        gw = PUBLIC_GATEWAY
+        for i, (ns, ifname, addrs) in enumerate(uplinks):
+            per_ns[pub] += [f"link set dev p{i} up", f"addr add {gw}/32 dev p{i}"]
+            per_ns[pub] += [f"route add {a}/32 dev p{i}" for a in addrs]
+            per_ns[ns] += [f"addr add {a}/32 dev {ifname}" for a in addrs]
+            per_ns[ns] += [
+                f"link set dev {ifname} up",
+                f"route add {gw}/32 dev {ifname}",
+                f"route add default via {gw} dev {ifname}",
             ]
-        for h, n, p in lan_ports:
-            gw = str(n.lan_subnet.network_address + 1)
-            per_ns[n.netns] += [f"link set {p} master lan", f"link set {p} up"]
+        for h, n, ifname in lan_links:
+            lan_gw = str(n.lan_subnet.network_address + 1)
+            per_ns[n.netns] += [
+                f"link set dev {ifname} up",
+                f"addr add {lan_gw}/32 dev {ifname}",
+                f"route add {h.address}/32 dev {ifname}",
+            ]
             per_ns[h.netns] += [
-                f"addr add {h.address}/{n.lan_subnet.prefixlen} dev eth0",
-                "link set eth0 up",
-                f"route add default via {gw}",
+                f"addr add {h.address}/32 dev eth0",
+                "link set dev eth0 up",
+                f"route add {lan_gw}/32 dev eth0",
+                f"route add default via {lan_gw} dev eth0",
             ]
         _parallel(_batch(ns, lines) for ns, lines in per_ns.items() if lines)
 

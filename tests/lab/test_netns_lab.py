@@ -204,6 +204,38 @@ print(len(got))
 """
 
 
+FIRST_REPLY = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+t0 = time.monotonic()
+s.sendto(b"x", (sys.argv[1], int(sys.argv[2])))
+s.recv(16)
+print(time.monotonic() - t0)
+"""
+
+
+def test_first_packet_through_a_fresh_lab_is_not_delayed() -> None:
+    # A bridged lab made the first packet wait up to 1 s for linkwatch.
+    with Topology(
+        [LanSpec("a", "port-restricted-cone"), LanSpec("b", "symmetric", hosts=2)]
+    ) as lab:
+        server = lab.spawn(
+            "trk",
+            [sys.executable, "-c", ECHO_SERVER, lab.address("trk")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert server.stdout is not None
+        port = server.stdout.readline().strip()
+        for host in ("a", "b-1", "b-2"):
+            argv = [sys.executable, "-c", FIRST_REPLY, lab.address("trk"), port]
+            out = lab.run(host, argv, timeout=10)
+            assert out.returncode == 0, out.stderr
+            assert float(out.stdout) < 0.2
+    server.stdout.close()
+
+
 def test_loss_emulation_drops_the_configured_share() -> None:
     n = 400
     with Topology([LanSpec("a", "port-restricted-cone", loss_pct=100)]) as lab:
