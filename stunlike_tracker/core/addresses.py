@@ -1,27 +1,28 @@
-"""Addresses the tracker reports: types, priorities and hygiene (SPEC §2.1, §8)."""
+"""Addresses the tracker reports: types and priorities (SPEC §2.1); hygiene
+is ``ice.candidates`` (SPEC §8)."""
 
 from __future__ import annotations
 
 import ipaddress
 
-from stunlike_tracker.ppsp.messages import AddressType, AddrType, IceOffer, PeerAddress
+from stunlike_tracker.ice.candidates import (
+    CandidateType,
+    addr_type_of,
+    candidate_priority,
+    is_acceptable_candidate,
+)
+from stunlike_tracker.ppsp.messages import AddressType, PeerAddress
 
-# RFC 8445 §5.1.2.2 recommended type preferences.
-_TYPE_PREFERENCE = {
-    AddressType.HOST: 126,
-    AddressType.REFLEXIVE: 100,
-    AddressType.PROXY: 10,
-    AddressType.RELAYED: 0,
+_ICE_TYPE = {
+    AddressType.HOST: CandidateType.HOST,
+    AddressType.REFLEXIVE: CandidateType.SRFLX,
+    AddressType.RELAYED: CandidateType.RELAY,
 }
 
 
-def ice_priority(kind: AddressType, local_preference: int = 65535, component: int = 1) -> int:
-    """RFC 8445 §5.1.2.1: 2^24*type + 2^8*local + (256 - component)."""
-    return (_TYPE_PREFERENCE[kind] << 24) | (local_preference << 8) | (256 - component)
-
-
-def address_family(ip: str) -> AddrType:
-    return AddrType.IPV6 if ":" in ip else AddrType.IPV4
+def ice_priority(kind: AddressType) -> int:
+    """RFC 8445 §5.1.2.1 priority of an address type (PROXY ranks as relayed)."""
+    return candidate_priority(_ICE_TYPE.get(kind, CandidateType.RELAY))
 
 
 def reflexive_address(source: tuple[str, int]) -> PeerAddress:
@@ -31,7 +32,7 @@ def reflexive_address(source: tuple[str, int]) -> PeerAddress:
     if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
         ip = str(mapped.ipv4_mapped)
     return PeerAddress(
-        addr_type=address_family(ip),
+        addr_type=addr_type_of(ip),
         ip=ip,
         port=source[1],
         type=AddressType.REFLEXIVE,
@@ -39,26 +40,12 @@ def reflexive_address(source: tuple[str, int]) -> PeerAddress:
     )
 
 
-def is_acceptable_address(address: PeerAddress, *, lan_mode: bool) -> bool:
-    """SPEC §8 candidate hygiene: no unspecified, multicast or loopback
-    addresses (nor port 0) unless the tracker runs in lab/LAN mode."""
-    if address.port == 0:
-        return False
-    try:
-        ip = ipaddress.ip_address(address.ip)
-    except ValueError:
-        return False
-    if ip.is_unspecified or ip.is_multicast:
-        return False
-    return lan_mode or not ip.is_loopback
-
-
 def host_addresses(claimed: tuple[PeerAddress, ...], *, lan_mode: bool) -> tuple[PeerAddress, ...]:
     """A CONNECT's own addresses, typed and prioritised (SPEC §2.1: STUN-like
     responses give every address a type and a priority)."""
     kept = []
     for address in claimed:
-        if not is_acceptable_address(address, lan_mode=lan_mode):
+        if not is_acceptable_candidate(address, lan_mode=lan_mode):
             continue
         kind = address.type or AddressType.HOST
         kept.append(
@@ -74,16 +61,3 @@ def host_addresses(claimed: tuple[PeerAddress, ...], *, lan_mode: bool) -> tuple
             )
         )
     return tuple(kept)
-
-
-def sanitize_offer(offer: IceOffer, *, lan_mode: bool, max_candidates: int) -> IceOffer:
-    """Drop unacceptable candidates and keep the ``max_candidates`` best (SPEC §8)."""
-    good = [c for c in offer.candidates if is_acceptable_address(c, lan_mode=lan_mode)]
-    good.sort(key=lambda c: c.priority or 0, reverse=True)
-    return IceOffer(
-        id=offer.id,
-        ufrag=offer.ufrag,
-        pwd=offer.pwd,
-        fingerprint=offer.fingerprint,
-        candidates=tuple(good[:max_candidates]),
-    )

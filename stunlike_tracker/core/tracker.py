@@ -29,11 +29,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from stunlike_tracker.core.addresses import (
-    host_addresses,
-    reflexive_address,
-    sanitize_offer,
-)
+from stunlike_tracker.core.addresses import host_addresses, reflexive_address
 from stunlike_tracker.core.attach import PendingAttach, PendingAttaches
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.effects import (
@@ -46,6 +42,7 @@ from stunlike_tracker.core.effects import (
 from stunlike_tracker.core.selection import Preferences, chunk_range_of, select_peers
 from stunlike_tracker.core.states import PeerState, refusal, state_of
 from stunlike_tracker.core.turn import turn_servers
+from stunlike_tracker.ice.candidates import sanitize_offer
 from stunlike_tracker.ppsp import (
     PpspError,
     encode_indication,
