@@ -134,7 +134,7 @@ class _Association(asyncio.DatagramProtocol):
         self._pump()
 
     def _pump(self) -> None:
-        if self.transport is None:
+        if self.transport is None or self.transport.is_closing():
             return
         for datagram in self.dtls.datagrams_to_send():
             self.transport.sendto(datagram, self.tracker)
@@ -191,7 +191,9 @@ class TrackerClient:
         self.reconnect_token: str | None = None
         self.keep_alive: int | None = None
         self.reflexive: PeerAddress | None = None
-        self.swarms: set[str] = set()
+        # Swarms we joined, with mode and start point, to re-join after a
+        # re-CONNECT that did not restore them (a tracker that lost its state).
+        self.joined: dict[str, tuple[PeerMode, tuple[Representation, ...]]] = {}
         self.last_connect: Response | None = None
         self.reconnects = 0
         self._keepalive_task: asyncio.Task[None] | None = None
@@ -368,9 +370,24 @@ class TrackerClient:
         for info in response.peers:
             for address in info.addresses:
                 self.reflexive = address
-        if response.swarm_ids:
-            self.swarms = set(response.swarm_ids)
+        for swarm_id in [s for s in self.joined if s not in response.swarm_ids]:
+            mode, content = self.joined[swarm_id]
+            join = Request(
+                Method.JOIN,
+                self.peer_id,
+                new_transaction_id(),
+                swarm_id=swarm_id,
+                peer_mode=mode,
+                peer_num=PeerNum(0),
+                content=content,
+            )
+            if (await self._exchange(join)).status != 200:
+                del self.joined[swarm_id]
         return response
+
+    @property
+    def swarms(self) -> set[str]:
+        return set(self.joined)
 
     async def reconnect(self) -> Response:
         """re-CONNECT from a new socket (new DTLS session, new NAT mapping)."""
@@ -404,7 +421,7 @@ class TrackerClient:
                 ice_offer=ice_offer,
             )
         )
-        self.swarms.add(swarm_id)
+        self.joined[swarm_id] = (mode, content)
         return response
 
     async def find(
@@ -443,9 +460,9 @@ class TrackerClient:
             Request(Method.DISCONNECT, self.peer_id, new_transaction_id(), swarm_id=swarm_id)
         )
         if swarm_id in (SWARM_ALL, SWARM_NIL):
-            self.swarms.clear()
+            self.joined.clear()
         else:
-            self.swarms.discard(swarm_id)
+            self.joined.pop(swarm_id, None)
         if swarm_id == SWARM_NIL:
             self.reconnect_token = None
         return response

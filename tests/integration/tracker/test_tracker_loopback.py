@@ -128,3 +128,54 @@ async def test_full_budget_responses_fit_one_datagram_each(server: RunningServer
         for seed in seeds:
             await seed.close()
         await leech.close()
+
+
+@pytest.mark.asyncio
+async def test_lost_association_reconnects_by_itself(server: RunningServer, pki: Pki) -> None:
+    """The NAT mapping or the socket is gone: the next request re-CONNECTs
+    from a new socket and the swarms come back (SPEC §3 re-CONNECT)."""
+    peer = client_for(server, pki, "roamer")
+    try:
+        await peer.connect()
+        await peer.join("x", PeerMode.SEED)
+        before = peer.local_address
+        assoc = peer._assoc
+        assert assoc is not None and assoc.transport is not None
+        assoc.transport.close()  # the socket dies under the client
+        r = await peer.find("x")
+        assert r.status == 200
+        assert peer.reconnects == 1 and peer.local_address != before
+        record = server.tracker.store.get_peer("roamer")
+        assert record is not None and record.swarm_ids == ("x",)
+    finally:
+        await peer.close()
+
+
+@pytest.mark.asyncio
+async def test_reconnect_to_a_restarted_tracker_rejoins_swarms(pki: Pki) -> None:
+    """A tracker that lost its memory: the client re-JOINs what it was in."""
+    from tests.integration.support import client_settings
+
+    first = await serve(pki)
+    peer = client_for(first, pki, "survivor")
+    try:
+        await peer.connect()
+        await peer.join("a")
+        await peer.join("b", PeerMode.SEED)
+        await first.close()
+        second = await serve(pki)
+        try:
+            peer.settings = client_settings(second, pki)
+            r = await peer.reconnect()
+            assert r.swarm_ids == ()  # the new tracker knew nothing ...
+            record = second.tracker.store.get_peer("survivor")
+            assert record is not None  # ... and the client joined again
+            assert {m.swarm_id: m.mode for m in record.memberships} == {
+                "a": PeerMode.LEECH,
+                "b": PeerMode.SEED,
+            }
+        finally:
+            await peer.close()
+            await second.close()
+    finally:
+        await peer.close()

@@ -1,0 +1,35 @@
+"""The client keeps itself alive at the period the tracker gives (SPEC §3)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from stunlike_tracker.core.config import TrackerConfig
+from stunlike_tracker.ppsp.messages import PeerMode
+from tests.integration.support import Pki, client_for, serve
+
+
+@pytest.mark.asyncio
+async def test_keepalive_outlives_the_track_timer_and_silence_does_not(pki: Pki) -> None:
+    # keep-alive every 1 s against a 2.5 s track timer; we wait 4 s of timers.
+    server = await serve(pki, TrackerConfig(lan_mode=True, keep_alive=1, track_timeout=2.5))
+    alive = client_for(server, pki, "alive")
+    silent = client_for(server, pki, "silent")
+    try:
+        assert (await alive.connect()).keep_alive == 1
+        await alive.join("x")
+        await silent.connect()
+        await silent.join("x", PeerMode.SEED)
+        assert silent._keepalive_task is not None
+        silent._keepalive_task.cancel()  # this one goes quiet
+        await asyncio.sleep(4.0)  # the timers under test run on real time
+        assert server.tracker.store.get_peer("alive") is not None
+        assert server.tracker.store.get_peer("silent") is None
+        assert server.tracker.store.member_count("x") == 1
+        assert server.endpoint.counters["peers-expired"] == 1
+    finally:
+        await alive.close()
+        await silent.close()
+        await server.close()
