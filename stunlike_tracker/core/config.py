@@ -42,5 +42,8 @@ class TrackerConfig:
     # ATTACH indication resend intervals and give-up time (SPEC §6).
     attach_resend_intervals: tuple[float, ...] = (0.5, 1.0, 2.0)
     attach_timeout: float = 5.0
+    # SPEC §8 per-peer rate limit: requests per second and burst; 0 disables.
+    peer_rate: float = 20.0
+    peer_burst: float = 40.0
     turn: TurnConfig | None = None
     node_id: str = "local"

@@ -39,6 +39,7 @@ from stunlike_tracker.core.effects import (
     Session,
     Transmit,
 )
+from stunlike_tracker.core.ratelimit import RateLimiter
 from stunlike_tracker.core.selection import Preferences, chunk_range_of, select_peers
 from stunlike_tracker.core.states import PeerState, refusal, state_of
 from stunlike_tracker.core.turn import turn_servers
@@ -108,6 +109,8 @@ class Tracker:
         self.store = store
         self.config = config or TrackerConfig()
         self._token = token_factory
+        self.rate_limiter = RateLimiter(self.config.peer_rate, self.config.peer_burst)
+        self._last_prune = 0.0
         self.attaches = PendingAttaches(
             self.config.attach_resend_intervals, self.config.attach_timeout
         )
@@ -151,6 +154,10 @@ class Tracker:
             if cached.datagrams is None:
                 return []  # still being processed: the retransmission is absorbed
             return [Transmit(session.session_id, cached.datagrams, session.node_id)]
+
+        if not self.rate_limiter.allow(request.peer_id, now):
+            # SPEC §8: per-peer rate limit; not cached, so a later retry can pass.
+            return self._reply(session, request, Status.OVERLOADED, "Rate Limited")
 
         record = self.store.get_peer(request.peer_id)
         if request.method is Method.CONNECT:
@@ -196,6 +203,9 @@ class Tracker:
         for peer_id in self.store.expired_peers(now, _EXPIRE_BATCH):
             effects += self._expire(peer_id, now)
         self.store.purge(now)
+        if now - self._last_prune >= 10.0:
+            self._last_prune = now
+            self.rate_limiter.prune(now)
         return effects
 
     # ------------------------------------------------------------------

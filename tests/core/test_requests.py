@@ -193,6 +193,7 @@ def test_find_nat_preference() -> None:
     # is best-effort: without it "pub" would come back 1 time in 7.
     hits = 0
     for _ in range(40):
+        h.now += 0.1  # stay under the per-peer rate limit
         r = h.find(q, "q", "x", peer_num=PeerNum(count=1, ability_nat=NatAbility.NO_NAT))
         hits += [p.peer_id for p in r.peers] == ["pub"]
     assert hits >= 20
@@ -452,3 +453,30 @@ def test_host_addresses_are_listed_after_the_reflexive_one() -> None:
         (AddressType.HOST, "10.0.0.2"),
     ]
     assert all(a.priority is not None for a in info.addresses)
+
+
+def test_per_peer_rate_limit_answers_503_and_recovers() -> None:
+    h = Harness(TrackerConfig(peer_rate=2.0, peer_burst=4.0))
+    s, _ = h.connected("A")  # 1 token used
+    h.join(s, "A", "x")  # 2
+    statuses = [h.find(s, "A", "x").status for _ in range(4)]
+    assert statuses == [200, 200, 503, 503]
+    r = h.find(s, "A", "x")
+    assert (r.status, r.reason) == (503, "Rate Limited")
+    h.now += 1.0  # two tokens back
+    assert h.find(s, "A", "x").status == 200
+    # another peer is not affected
+    t, _ = h.connected("B")
+    assert h.join(t, "B", "x").status == 200
+    h.now += 100
+    h.tracker.on_timer(h.now)
+    assert len(h.tracker.rate_limiter) == 0
+
+
+def test_retransmissions_are_replayed_even_when_rate_limited() -> None:
+    h = Harness(TrackerConfig(peer_rate=1.0, peer_burst=2.0))
+    s = h.session()
+    connect = encode_request(Request(Method.CONNECT, "A", "tc"))
+    first = h.raw(s, connect)
+    for _ in range(5):
+        assert h.raw(s, connect) == first
