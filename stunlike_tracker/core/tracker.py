@@ -155,8 +155,10 @@ class Tracker:
                 return []  # still being processed: the retransmission is absorbed
             return [Transmit(session.session_id, cached.datagrams, session.node_id)]
 
-        if not self.rate_limiter.allow(request.peer_id, now):
-            # SPEC §8: per-peer rate limit; not cached, so a later retry can pass.
+        # SPEC §8 per-peer rate limit, counted per DTLS association (a peer
+        # talks over one): keyed by the claimed Peer-ID, anyone could spend
+        # another peer's budget. Not cached, so a later retry can pass.
+        if not self.rate_limiter.allow(session.session_id, now):
             return self._reply(session, request, Status.OVERLOADED, "Rate Limited")
 
         record = self.store.get_peer(request.peer_id)
