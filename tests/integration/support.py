@@ -14,6 +14,7 @@ from stunlike_tracker.certs import (
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.peer.client import ClientSettings, TrackerClient
 from stunlike_tracker.server.app import RunningServer, ServerSettings, start_server
+from stunlike_tracker.server.endpoint import EndpointLimits
 
 
 @dataclass
@@ -31,7 +32,11 @@ def make_pki() -> Pki:
 
 
 async def serve(
-    pki: Pki, config: TrackerConfig | None = None, *, mutual: bool = False
+    pki: Pki,
+    config: TrackerConfig | None = None,
+    *,
+    mutual: bool = False,
+    limits: EndpointLimits | None = None,
 ) -> RunningServer:
     settings = ServerSettings(
         cert_pem=pki.server.cert_pem,
@@ -41,6 +46,7 @@ async def serve(
         peer_ca_pem=pki.ca.cert_pem,
         mutual=mutual,
         tracker=config or TrackerConfig(lan_mode=True),
+        limits=limits or EndpointLimits(),
     )
     return await start_server(settings)
 

@@ -33,3 +33,21 @@ async def test_keepalive_outlives_the_track_timer_and_silence_does_not(pki: Pki)
         await alive.close()
         await silent.close()
         await server.close()
+
+
+@pytest.mark.asyncio
+async def test_idle_associations_are_evicted(pki: Pki) -> None:
+    from stunlike_tracker.server.endpoint import EndpointLimits
+
+    limits = EndpointLimits(idle_timeout=0.5, eviction_interval=0.1, tick=0.1)
+    server = await serve(pki, limits=limits)
+    quiet = client_for(server, pki, "quiet")
+    try:
+        await quiet.connect()
+        assert len(server.endpoint.sessions) == 1
+        await asyncio.sleep(1.0)  # the eviction timer under test runs on real time
+        assert len(server.endpoint.sessions) == 0
+        assert server.endpoint.counters["sessions-evicted"] == 1
+    finally:
+        await quiet.close()
+        await server.close()
