@@ -21,11 +21,16 @@ from collections.abc import Iterable
 
 from .messages import (
     PROTOCOL_VERSION,
+    AddressType,
+    AddrType,
     ContentMap,
     IceOffer,
     Indication,
+    Method,
+    NatAbility,
     PeerAddress,
     PeerInfo,
+    PeerMode,
     PeerNum,
     Representation,
     Request,
@@ -60,6 +65,20 @@ _ATTR_ESCAPES = str.maketrans(
     }
 )
 
+# Fast paths. Most values (IDs, addresses, tokens) hold no character that
+# needs an escape and none that XML cannot carry; one search of each
+# pattern below (the XML Chars minus the escaped ones, complemented) proves
+# it, and such a value goes out as it is: the same bytes ``_check`` and
+# ``translate`` would give, without the translate.
+_TEXT_NEEDS_WORK = re.compile(
+    "[^\t\n\x20-\x25\x27-\x3b\x3d\x3f-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_ATTR_NEEDS_WORK = re.compile(
+    "[^\x20\x21\x23-\x25\x27-\x3b\x3d\x3f-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_text_needs_work = _TEXT_NEEDS_WORK.search
+_attr_needs_work = _ATTR_NEEDS_WORK.search
+
 
 def _check(value: str) -> str:
     if _NOT_XML_CHAR.search(value) is not None:
@@ -68,21 +87,41 @@ def _check(value: str) -> str:
 
 
 def _text(value: str) -> str:
+    if _text_needs_work(value) is None:
+        return value
     return _check(value).translate(_TEXT_ESCAPES)
 
 
+def _text_of(value: str | int) -> str:
+    """``_text(str(value))``, without the conversions a str or an int
+    does not need (an int's decimal digits never need an escape)."""
+    if type(value) is str:
+        return _text(value)
+    if type(value) is int:
+        return str(value)
+    return _text(str(value))
+
+
+def _attr(prefix: str, value: str | int | None) -> str:
+    """`` name="value"`` with ``prefix`` = `` name="``, or "" for None."""
+    if value is None:
+        return ""
+    if type(value) is int:
+        return f'{prefix}{value}"'
+    text = value if type(value) is str else str(value)
+    if _attr_needs_work(text) is None:
+        return f'{prefix}{text}"'
+    return f'{prefix}{_check(text).translate(_ATTR_ESCAPES)}"'
+
+
 def _attrs(pairs: Iterable[tuple[str, str | int | None]]) -> str:
-    out = []
-    for name, value in pairs:
-        if value is not None:
-            out.append(f' {name}="{_check(str(value)).translate(_ATTR_ESCAPES)}"')
-    return "".join(out)
+    return "".join(_attr(f' {name}="', value) for name, value in pairs)
 
 
 def _leaf(name: str, value: str | int | None) -> str:
     if value is None:
         return ""
-    return f"<{name}>{_text(str(value))}</{name}>"
+    return f"<{name}>{_text_of(value)}</{name}>"
 
 
 def _element(name: str, attrs: str, body: str) -> str:
@@ -95,88 +134,120 @@ def _document(body: Iterable[str]) -> bytes:
     return (ROOT_OPEN + "".join(body) + ROOT_CLOSE).encode("utf-8")
 
 
+# The enumerations' attributes and leaves, built once. Looked up only for
+# a value of the enumeration's own type; anything else takes the generic
+# path (``.value``, then the escapes), exactly as before.
+_ADDR_TYPE_ATTR = {m: _attr(' addrType="', m.value) for m in AddrType}
+_ADDRESS_TYPE_ATTR = {m: _attr(' type="', m.value) for m in AddressType}
+_ABILITY_NAT_ATTR = {m: _attr(' abilityNAT="', m.value) for m in NatAbility}
+_PEER_MODE_LEAF = {m: _leaf("PeerMode", m.value) for m in PeerMode}
+_METHOD_LEAF = {m: _leaf("Request", m.value) for m in Method}
+
+
+def _peer_mode_leaf(mode: PeerMode | None) -> str:
+    if mode is None:
+        return ""
+    if type(mode) is PeerMode:
+        return _PEER_MODE_LEAF[mode]
+    return _leaf("PeerMode", mode.value)
+
+
 # -- shared parts -----------------------------------------------------------
 
 
 def peer_address_xml(addr: PeerAddress) -> str:
-    attrs = _attrs(
-        (
-            ("addrType", addr.addr_type.value),
-            ("ip", addr.ip),
-            ("port", addr.port),
-            ("type", None if addr.type is None else addr.type.value),
-            ("priority", addr.priority),
-            ("foundation", addr.foundation),
-            ("connection", addr.connection),
-            ("asn", addr.asn),
+    family = addr.addr_type
+    kind = addr.type
+    return (
+        "<PeerAddress"
+        + (
+            _ADDR_TYPE_ATTR[family]
+            if type(family) is AddrType
+            else _attr(' addrType="', family.value)
         )
+        + _attr(' ip="', addr.ip)
+        + _attr(' port="', addr.port)
+        + (
+            ""
+            if kind is None
+            else _ADDRESS_TYPE_ATTR[kind]
+            if type(kind) is AddressType
+            else _attr(' type="', kind.value)
+        )
+        + _attr(' priority="', addr.priority)
+        + _attr(' foundation="', addr.foundation)
+        + _attr(' connection="', addr.connection)
+        + _attr(' asn="', addr.asn)
+        + "/>"
     )
-    return f"<PeerAddress{attrs}/>"
 
 
 def _addresses_xml(addrs: Iterable[PeerAddress]) -> str:
-    return "".join(peer_address_xml(addr) for addr in addrs)
+    return "".join(map(peer_address_xml, addrs))
 
 
 def ice_offer_xml(offer: IceOffer) -> str:
-    attrs = _attrs(
-        (
-            ("id", offer.id),
-            ("ufrag", offer.ufrag),
-            ("pwd", offer.pwd),
-            ("fingerprint", offer.fingerprint),
-        )
+    attrs = (
+        _attr(' id="', offer.id)
+        + _attr(' ufrag="', offer.ufrag)
+        + _attr(' pwd="', offer.pwd)
+        + _attr(' fingerprint="', offer.fingerprint)
     )
     return _element("IceOffer", attrs, _addresses_xml(offer.candidates))
 
 
 def peer_info_xml(info: PeerInfo) -> str:
     """One ``<PeerInfo>``; ``multipart`` sizes responses with it."""
+    peer_id = info.peer_id
+    offer = info.offer
     body = (
-        _leaf("PeerID", info.peer_id)
-        + _leaf("PeerMode", None if info.mode is None else info.mode.value)
+        ("" if peer_id is None else f"<PeerID>{_text_of(peer_id)}</PeerID>")
+        + _peer_mode_leaf(info.mode)
         + _addresses_xml(info.addresses)
-        + ("" if info.offer is None else ice_offer_xml(info.offer))
+        + ("" if offer is None else ice_offer_xml(offer))
     )
-    return _element("PeerInfo", "", body)
+    return f"<PeerInfo>{body}</PeerInfo>" if body else "<PeerInfo/>"
 
 
 def peer_group_xml(peers: Iterable[PeerInfo]) -> str:
-    body = "".join(peer_info_xml(peer) for peer in peers)
+    body = "".join(map(peer_info_xml, peers))
     return f"{PEER_GROUP_OPEN}{body}{PEER_GROUP_CLOSE}" if body else ""
 
 
 def _peer_num_xml(num: PeerNum) -> str:
-    attrs = _attrs(
+    ability = num.ability_nat
+    attrs = (
         (
-            ("abilityNAT", None if num.ability_nat is None else num.ability_nat.value),
-            ("concurrentLinks", num.concurrent_links),
-            ("onlineTime", num.online_time),
-            ("uploadBWlevel", num.upload_bw_level),
+            ""
+            if ability is None
+            else _ABILITY_NAT_ATTR[ability]
+            if type(ability) is NatAbility
+            else _attr(' abilityNAT="', ability.value)
         )
+        + _attr(' concurrentLinks="', num.concurrent_links)
+        + _attr(' onlineTime="', num.online_time)
+        + _attr(' uploadBWlevel="', num.upload_bw_level)
     )
     body = "" if num.count is None else str(num.count)
     return _element("PeerNum", attrs, body)
 
 
 def _segment_xml(seg: SegmentInfo) -> str:
-    attrs = _attrs(
-        (
-            ("startIndex", seg.start),
-            ("endIndex", seg.end),
-            ("chunkmapSize", seg.chunkmap_size),
-        )
+    attrs = (
+        _attr(' startIndex="', seg.start)
+        + _attr(' endIndex="', seg.end)
+        + _attr(' chunkmapSize="', seg.chunkmap_size)
     )
     return _element("SegmentInfo", attrs, "" if seg.chunk_map is None else _text(seg.chunk_map))
 
 
 def _representation_xml(rep: Representation) -> str:
-    body = "".join(_segment_xml(seg) for seg in rep.segments)
-    return _element("Representation", _attrs((("id", rep.id),)), body)
+    body = "".join(map(_segment_xml, rep.segments))
+    return _element("Representation", _attr(' id="', rep.id), body)
 
 
 def _representations_xml(reps: Iterable[Representation]) -> str:
-    return "".join(_representation_xml(rep) for rep in reps)
+    return "".join(map(_representation_xml, reps))
 
 
 def _stat_xml(stat: Stat) -> str:
@@ -193,13 +264,11 @@ def _stat_xml(stat: Stat) -> str:
 
 
 def _turn_server_xml(turn: TurnServer) -> str:
-    attrs = _attrs(
-        (
-            ("uri", turn.uri),
-            ("username", turn.username),
-            ("credential", turn.credential),
-            ("ttl", turn.ttl),
-        )
+    attrs = (
+        _attr(' uri="', turn.uri)
+        + _attr(' username="', turn.username)
+        + _attr(' credential="', turn.credential)
+        + _attr(' ttl="', turn.ttl)
     )
     return f"<TurnServer{attrs}/>"
 
@@ -209,12 +278,13 @@ def _turn_server_xml(turn: TurnServer) -> str:
 
 def encode_request(r: Request) -> bytes:
     """A request document (SPEC §2, §3, §6)."""
+    method = r.method
     body = [
-        _leaf("Request", r.method.value),
+        _METHOD_LEAF[method] if type(method) is Method else _leaf("Request", method.value),
         _leaf("PeerID", r.peer_id),
         _leaf("TransactionID", r.transaction_id),
         _leaf("SwarmID", r.swarm_id),
-        _leaf("PeerMode", None if r.peer_mode is None else r.peer_mode.value),
+        _peer_mode_leaf(r.peer_mode),
         "" if r.peer_num is None else _peer_num_xml(r.peer_num),
     ]
     if r.content:
@@ -225,7 +295,7 @@ def encode_request(r: Request) -> bytes:
             f"{PEER_GROUP_OPEN}<PeerInfo>{_addresses_xml(r.addresses)}</PeerInfo>{PEER_GROUP_CLOSE}"
         )
     if r.stats is not None:
-        body.append(_element("StatisticsGroup", "", "".join(_stat_xml(s) for s in r.stats)))
+        body.append(_element("StatisticsGroup", "", "".join(map(_stat_xml, r.stats))))
     if r.ice_offer is not None:
         body.append(ice_offer_xml(r.ice_offer))  # a child of the root (SPEC §6)
     body += [
@@ -244,18 +314,33 @@ def encode_response(r: Response) -> bytes:
 
 def response_head_xml(r: Response) -> str:
     """Everything of a response but its PeerGroup (SPEC §2, §4, §7, §8)."""
-    head = f"<Response{_attrs((('status', r.status), ('reason', r.reason)))}>"
-    parts = [
-        f"{head}{_text(r.status_text)}</Response>",
-        _leaf("TransactionID", r.transaction_id),
-        *(_leaf("SwarmID", swarm) for swarm in r.swarm_ids),
-        _leaf("KeepAlive", r.keep_alive),
-        _leaf("ReconnectToken", r.reconnect_token),
-        *(_turn_server_xml(turn) for turn in r.turn_servers),
-    ]
-    if r.part is not None:
-        parts.append(f"<Part{_attrs((('index', r.part.index), ('count', r.part.count)))}/>")
-    return "".join(parts)
+    head = response_fields_xml(r)
+    return head if r.part is None else head + part_xml(r.part.index, r.part.count)
+
+
+def response_fields_xml(r: Response) -> str:
+    """Everything of a response but its PeerGroup and its Part: what every
+    part of a multi-part response repeats (SPEC §4)."""
+    head = (
+        "<Response"
+        + _attr(' status="', r.status)
+        + _attr(' reason="', r.reason)
+        + f">{_text(r.status_text)}</Response>"
+        + _leaf("TransactionID", r.transaction_id)
+    )
+    swarm_ids = r.swarm_ids
+    if swarm_ids:
+        head += "".join([_leaf("SwarmID", swarm) for swarm in swarm_ids])
+    head += _leaf("KeepAlive", r.keep_alive) + _leaf("ReconnectToken", r.reconnect_token)
+    turn_servers = r.turn_servers
+    if turn_servers:
+        head += "".join(map(_turn_server_xml, turn_servers))
+    return head
+
+
+def part_xml(index: int, count: int) -> str:
+    """``<Part index="i" count="n"/>`` (SPEC §4)."""
+    return "<Part" + _attr(' index="', index) + _attr(' count="', count) + "/>"
 
 
 def encode_indication(i: Indication) -> bytes:
