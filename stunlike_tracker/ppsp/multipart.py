@@ -16,13 +16,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from .encode import PEER_GROUP_CLOSE, PEER_GROUP_OPEN, encode_response, peer_info_xml
+from .encode import (
+    PEER_GROUP_CLOSE,
+    PEER_GROUP_OPEN,
+    ROOT_CLOSE,
+    ROOT_OPEN,
+    part_xml,
+    peer_info_xml,
+    response_fields_xml,
+)
 from .errors import PpspError
 from .messages import Part, PeerInfo, Response
 from .xmlsafe import MAX_ELEMENTS
 
 DEFAULT_DATAGRAM_BUDGET = 1200
 """SPEC §4: bytes of XML per response datagram, by default."""
+
+_GROUP_OPEN = PEER_GROUP_OPEN.encode("ascii")
+_TAIL_EMPTY = ROOT_CLOSE.encode("ascii")
+_TAIL = (PEER_GROUP_CLOSE + ROOT_CLOSE).encode("ascii")
 
 
 def encode_response_datagrams(r: Response, budget: int = DEFAULT_DATAGRAM_BUDGET) -> list[bytes]:
@@ -35,38 +47,43 @@ def encode_response_datagrams(r: Response, budget: int = DEFAULT_DATAGRAM_BUDGET
     already exceeds it; a response without peers is never split. Parts also
     stay within the parser's element limit (``xmlsafe.MAX_ELEMENTS``), so a
     large configured budget cannot produce a part our own peers refuse.
+
+    The bytes are those of ``encode_response`` on each part, built from
+    pieces encoded once: the fields every part repeats, and each PeerInfo.
     """
-    whole = dataclasses.replace(r, part=None)
-    encoded = encode_response(whole)
-    counts = [_peer_elements(peer) for peer in whole.peers]
-    fits = len(encoded) <= budget and _head_elements(whole) + sum(counts) <= MAX_ELEMENTS
-    if fits or len(whole.peers) < 2:
-        return [encoded]
-    sizes = [len(peer_info_xml(peer).encode("utf-8")) for peer in whole.peers]
-    groups = _pack(whole, sizes, counts, budget)
-    if len(groups) == 1:
-        return [encoded]
-    count = len(groups)
-    return [
-        encode_response(
-            dataclasses.replace(
-                whole,
-                peers=tuple(whole.peers[i] for i in group),
-                part=Part(index=index, count=count),
-            )
-        )
-        for index, group in enumerate(groups)
-    ]
+    prefix = (ROOT_OPEN + response_fields_xml(r)).encode("utf-8")
+    peers = r.peers
+    if not peers:
+        return [prefix + _TAIL_EMPTY]
+    infos = [peer_info_xml(peer).encode("utf-8") for peer in peers]
+    size = len(prefix) + len(_GROUP_OPEN) + sum(map(len, infos)) + len(_TAIL)
+    counts = [_peer_elements(peer) for peer in peers]
+    head_elements = _head_elements(r)
+    fits = size <= budget and head_elements + sum(counts) <= MAX_ELEMENTS
+    if not fits and len(peers) >= 2:
+        groups = _pack(len(prefix), head_elements, infos, counts, budget)
+        if len(groups) > 1:
+            count = len(groups)
+            return [
+                b"".join(
+                    [
+                        prefix,
+                        part_xml(index, count).encode("ascii"),
+                        _GROUP_OPEN,
+                        *infos[group],
+                        _TAIL,
+                    ]
+                )
+                for index, group in enumerate(groups)
+            ]
+    return [b"".join([prefix, _GROUP_OPEN, *infos, _TAIL])]
 
 
-def _overhead(r: Response, digits: int) -> int:
+def _overhead(prefix_size: int, digits: int) -> int:
     """Bytes of a part document besides its PeerInfo elements, for parts
     numbered with at most ``digits`` digits (index and count alike)."""
     widest = 10**digits - 1
-    skeleton = encode_response(
-        dataclasses.replace(r, peers=(), part=Part(index=widest, count=widest))
-    )
-    return len(skeleton) + len(PEER_GROUP_OPEN) + len(PEER_GROUP_CLOSE)
+    return prefix_size + len(part_xml(widest, widest)) + len(_GROUP_OPEN) + len(_TAIL)
 
 
 def _head_elements(r: Response) -> int:
@@ -82,27 +99,30 @@ def _peer_elements(peer: PeerInfo) -> int:
     return 1 + (peer.peer_id is not None) + (peer.mode is not None) + len(peer.addresses) + offer
 
 
-def _pack(r: Response, sizes: list[int], counts: list[int], budget: int) -> list[list[int]]:
+def _pack(
+    prefix_size: int, head_elements: int, infos: list[bytes], counts: list[int], budget: int
+) -> list[slice]:
     """Greedy first-fit in order, by bytes and by elements; the Part
     element's width depends on the number of parts, so repeat with wider
-    numbers until the count fits."""
-    element_room = MAX_ELEMENTS - _head_elements(r)
+    numbers until the count fits. Each part is a run of consecutive peers."""
+    element_room = MAX_ELEMENTS - head_elements
+    sizes = list(map(len, infos))
     digits = 1
     while True:
-        room = budget - _overhead(r, digits)
-        groups: list[list[int]] = []
+        room = budget - _overhead(prefix_size, digits)
+        starts: list[int] = []
         used = elements = 0
         for i, (size, count) in enumerate(zip(sizes, counts, strict=True)):
-            if groups and used + size <= room and elements + count <= element_room:
-                groups[-1].append(i)
+            if starts and used + size <= room and elements + count <= element_room:
                 used += size
                 elements += count
             else:
-                groups.append([i])
+                starts.append(i)
                 used, elements = size, count
-        if len(str(len(groups))) <= digits:
-            return groups
-        digits = len(str(len(groups)))
+        if len(str(len(starts))) <= digits:
+            ends = [*starts[1:], len(sizes)]
+            return [slice(start, end) for start, end in zip(starts, ends, strict=True)]
+        digits = len(str(len(starts)))
 
 
 def merge_response_parts(parts: Iterable[Response]) -> Response:
