@@ -96,14 +96,18 @@ class _TreeBuilder:
             raise _Abort("Too Many Elements")
         if len(self.stack) >= MAX_DEPTH:
             raise _Abort("Too Deep")
-        local_attrs: dict[str, str] = {}
-        for key, value in attrs.items():
-            local = _local(key)
-            if local in local_attrs:
-                # e.g. a:port and b:port: ambiguous once namespaces are ignored.
-                raise _Abort("Duplicate Attribute")
-            local_attrs[local] = value
-        node = Node(_local(name), local_attrs)
+        local_attrs = attrs
+        if attrs and any(_NS_SEP in key for key in attrs):
+            local_attrs = {}
+            for key, value in attrs.items():
+                local = _local(key)
+                if local in local_attrs:
+                    # e.g. a:port and b:port: ambiguous once namespaces are ignored.
+                    raise _Abort("Duplicate Attribute")
+                local_attrs[local] = value
+        # Without a namespace, names are already local (and expat has
+        # refused duplicate attributes); expat hands each call a new dict.
+        node = Node(_local(name) if _NS_SEP in name else name, local_attrs)
         if self.stack:
             self.stack[-1].children.append(node)
         else:
