@@ -12,6 +12,12 @@ whitespace).
 A value holding a character XML 1.0 cannot carry (NUL, most C0 controls,
 lone surrogates, U+FFFE/U+FFFF) raises ``ValueError``: these objects come
 from our own code, not from the network.
+
+This is the tracker's hot path (every JOIN/FIND answer), so the common case
+is kept cheap: a value with nothing to escape is used as it is, enumeration
+attributes are prebuilt, and ``multipart`` encodes each PeerInfo once. The
+exact bytes are pinned by tests/unit/test_ppsp_encode_golden.py, against
+golden documents and a plain reference encoder.
 """
 
 from __future__ import annotations
@@ -112,10 +118,6 @@ def _attr(prefix: str, value: str | int | None) -> str:
     if _attr_needs_work(text) is None:
         return f'{prefix}{text}"'
     return f'{prefix}{_check(text).translate(_ATTR_ESCAPES)}"'
-
-
-def _attrs(pairs: Iterable[tuple[str, str | int | None]]) -> str:
-    return "".join(_attr(f' {name}="', value) for name, value in pairs)
 
 
 def _leaf(name: str, value: str | int | None) -> str:
