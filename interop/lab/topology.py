@@ -72,6 +72,7 @@ NETNS_DIR: Final = Path("/run/netns")
 
 _NAME_RE: Final = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 _NS_RE: Final = re.compile(rf"^{PREFIX}-(\d+)-(\d+)-[a-z0-9-]+$")
+_ROOT_LINK_RE: Final = re.compile(rf"^{PREFIX}-?\d+")
 _SEQ = itertools.count()
 
 
@@ -185,7 +186,7 @@ def _batch(netns: str | None, lines: list[str]) -> tuple[Sequence[str], str]:
 
 
 def _sysctl(netns: str, settings: dict[str, str]) -> tuple[Sequence[str], None]:
-    # `-e`: ignore keys this kernel lacks (bridge-nf-* without br_netfilter).
+    # `-e`: ignore keys this kernel lacks.
     args = [f"{k}={v}" for k, v in settings.items()]
     return ["ip", "netns", "exec", netns, "sysctl", "-q", "-e", "-w", *args], None
 
@@ -248,12 +249,13 @@ def _delete_namespaces(namespaces: Sequence[str]) -> None:
 
 
 def cleanup_stale(*, include_live: bool = False) -> list[str]:
-    """Remove the namespaces (and so every veth, bridge and nft table) of labs
+    """Remove the namespaces (and so every veth, route and nft table) of labs
     whose owning process is gone, killing the processes left inside them.
 
     With ``include_live`` the labs of running owners go too (``lab down
-    --force``). Links with the prefix in the current namespace are removed as
-    well, although the lab never creates any there. Returns what was removed.
+    --force``). Veths named ``stl<digits>...`` in the current namespace are
+    removed as well, although the lab never creates any there. Returns what
+    was removed.
     """
     doomed = []
     owners: set[int] = set()
@@ -266,14 +268,16 @@ def cleanup_stale(*, include_live: bool = False) -> list[str]:
             owners.add(pid)
     _delete_namespaces(doomed)
     removed = list(doomed)
-    out = _cmd(["ip", "-o", "link", "show"], check=False)
+    # Safety net: the lab creates no link in this namespace, but a veth
+    # named like ours (``stl<digits>...``) here can only be a leftover.
+    out = _cmd(["ip", "-o", "link", "show", "type", "veth"], check=False)
     for line in out.splitlines():
         parts = line.split(":", 2)
         if len(parts) < 2:
             continue
         link = parts[1].strip().split("@", 1)[0]
-        if link.startswith(PREFIX):
-            _cmd(["ip", "link", "del", link], check=False)
+        if _ROOT_LINK_RE.match(link):
+            _cmd(["ip", "link", "del", "dev", link], check=False)
             removed.append(link)
     for pid in owners:
         if include_live or not _owner_alive(pid):

@@ -150,6 +150,16 @@ def test_cleanup_stale_removes_a_killed_runs_lab() -> None:
     assert cleanup_stale() == [] or all(not r.startswith(prefix) for r in cleanup_stale())
 
 
+def test_cleanup_stale_removes_a_stray_veth_named_like_ours() -> None:
+    subprocess.run(
+        ["ip", "link", "add", "name", "stl999999a", "type", "veth", "peer", "name", "stl999999b"],
+        check=True,
+    )
+    removed = cleanup_stale()
+    assert "stl999999a" in removed or "stl999999b" in removed
+    assert not {"stl999999a", "stl999999b"} & _root_links()
+
+
 @pytest.mark.parametrize(
     ("signum", "exit_code"), [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, 130)]
 )
@@ -325,7 +335,8 @@ def test_aioice_matrix_small(tmp_path: Path) -> None:
         (r.case.seeder_nat, r.case.leecher_nat, r.case.relay): r.result for r in report.results
     }
     relayed = by_case[("symmetric", "symmetric", True)]
-    assert relayed.pair_type is not None and relayed.pair_type.startswith("relay/")
+    # Either side's relay candidate will do (relay/prflx, relay/relay, host/relay).
+    assert relayed.pair_type is not None and "relay" in relayed.pair_type.split("/")
     assert by_case[(matrix.SHARED, matrix.SHARED, False)].pair_type == "host/host"
     for res in by_case.values():
         if res.outcome == "connected":
