@@ -624,9 +624,11 @@ class Topology:
         rows = []
         for h in self.hosts.values():
             kind = h.nat or ("tracker" if h.name == "trk" else "coturn")
+            if h.lan is not None and h.name != h.lan:
+                kind += " (shared)"
             addrs = ",".join(h.addresses)
             rows.append(
-                f"{h.name:<10} {kind:<22} {addrs:<28} public {h.public_address}  ns {h.netns}"
+                f"{h.name:<10} {kind:<31} {addrs:<24} public {h.public_address:<13} ns {h.netns}"
             )
         return "\n".join(rows)
 
