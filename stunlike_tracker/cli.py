@@ -284,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--seed", type=Path, metavar="FILE", help="serve FILE until stopped")
     what.add_argument("--leech", type=Path, metavar="OUT", help="fetch the file into OUT")
     peer.add_argument("--timeout", type=float, default=120.0, help="leech: give up after, s")
+    peer.add_argument(
+        "--connect-timeout", type=float, default=15.0, help="ICE + DTLS bound per attempt, s"
+    )
     peer.add_argument("--lan", action="store_true", help="offer loopback/private candidates")
     peer.add_argument("--relay-only", action="store_true", help="connect through TURN only")
     peer.add_argument("--json", action="store_true", help="print a JSON result line at the end")

@@ -3,8 +3,9 @@
     lab up [--nat TYPE ...] [--shared] [--loss PCT] [--no-coturn]
     lab down [--force]
     lab natcheck [--json PATH]
-    lab matrix [--runner NAME] [--relay off|on|both] [--types TYPE ...]
-               [--timeout S] [--loss PCT] [--no-shared] [--json PATH] [--png PATH]
+    lab matrix [--no-relay] [--loss PCT] [--json FILE] [--png FILE]
+               [--runner tracker|aioice] [--relay off|on|both] [--types TYPE ...]
+               [--timeout S] [--no-shared] [--row TYPE]
 
 Needs root (network namespaces, nftables). SIGINT, SIGTERM and SIGHUP tear
 the lab down before exiting; a lab left by a killed run is removed by
@@ -95,14 +96,25 @@ def _parser() -> argparse.ArgumentParser:
     nc.add_argument("--json", type=Path)
 
     mx = sub.add_parser("matrix", help="connect every ordered pair of NAT types")
-    mx.add_argument("--runner", choices=sorted(matrix.RUNNERS), default="aioice")
+    mx.add_argument(
+        "--runner",
+        choices=sorted(matrix.RUNNERS),
+        default="tracker",
+        help="tracker: our tracker and `stunlike-tracker peer` (default); aioice: bare ICE",
+    )
     mx.add_argument("--relay", choices=("off", "on", "both"), default="both")
+    mx.add_argument("--no-relay", action="store_true", help="the same as --relay off")
     mx.add_argument("--types", nargs="+", choices=NAT_TYPES, default=list(matrix.MATRIX_TYPES))
-    mx.add_argument("--timeout", type=float, default=5.0, help="ICE check budget per pair")
+    mx.add_argument(
+        "--timeout", type=float, help="ICE check budget per pair, s (5; 15 with --loss)"
+    )
     mx.add_argument("--loss", type=int, default=0, metavar="PCT")
     mx.add_argument("--no-shared", action="store_true")
-    mx.add_argument("--json", type=Path)
-    mx.add_argument("--png", type=Path)
+    mx.add_argument(
+        "--row", choices=NAT_TYPES, help="only the row of this seeder NAT type (against --types)"
+    )
+    mx.add_argument("--json", type=Path, help="write the report as JSON (and a PNG beside it)")
+    mx.add_argument("--png", type=Path, help="write the heat map here (default: FILE.png)")
     return ap
 
 
@@ -220,9 +232,18 @@ def _matrix(args: argparse.Namespace) -> int:
         print(f"lab: {problem}", file=sys.stderr)
         return 2
     types = list(dict.fromkeys(args.types))
-    relay_modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.relay]
+    relay = "off" if args.no_relay else args.relay
+    relay_modes = {"off": (False,), "on": (True,), "both": (False, True)}[relay]
+    if args.timeout is None:
+        # Lost checks cost retransmissions: give ICE more time under loss.
+        args.timeout = 15.0 if args.loss else 5.0
+    if args.json and not args.png:
+        args.png = args.json.with_suffix(".png")
     shared = not args.no_shared
-    cases = matrix.plan_cases(types, relay_modes=relay_modes, shared=shared)
+    pairs = [(args.row, t) for t in types] if args.row else None
+    if args.row and args.row not in types:
+        types.append(args.row)
+    cases = matrix.plan_cases(types, relay_modes=relay_modes, shared=shared, pairs=pairs)
     lans = matrix.matrix_lans(types, shared=shared, loss_pct=args.loss)
 
     def progress(r: matrix.CaseResult) -> None:

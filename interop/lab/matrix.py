@@ -210,7 +210,19 @@ def aioice_runner(lab: Topology, coturn: Coturn) -> Iterator[RunPair]:
     yield AioicePairRunner(coturn)
 
 
-RUNNERS: Final[dict[str, RunnerFactory]] = {"aioice": aioice_runner}
+@contextlib.contextmanager
+def tracker_runner(lab: Topology, coturn: Coturn) -> Iterator[RunPair]:
+    """Our tracker in ``trk`` and `stunlike-tracker peer` processes in the LANs."""
+    from interop.lab.tracker_runner import tracker_runner as start
+
+    with start(lab, coturn) as run_pair:
+        yield run_pair
+
+
+RUNNERS: Final[dict[str, RunnerFactory]] = {
+    "tracker": tracker_runner,
+    "aioice": aioice_runner,
+}
 
 
 # ---------------------------------------------------------------------------

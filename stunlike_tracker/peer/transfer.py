@@ -207,7 +207,13 @@ async def leech(peer: Peer, swarm: str, out: Path, give_up_after: float) -> dict
 
 
 async def run_peer_command(args: argparse.Namespace, settings: ClientSettings) -> int:
-    peer = Peer(settings, args.peer_id, lan_mode=args.lan, relay_only=args.relay_only)
+    peer = Peer(
+        settings,
+        args.peer_id,
+        lan_mode=args.lan,
+        relay_only=args.relay_only,
+        connect_timeout=args.connect_timeout,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
