@@ -4,10 +4,15 @@ An ATTACH from A toward B becomes an Indication sent over B's session and
 resent until B's ATTACH_ACK, or until the give-up time when A gets 503. This
 is node-local bookkeeping: the indication goes out from the node that took
 A's request, over B's session wherever it is.
+
+Deadlines live in a heap (lazily invalidated) and entries are indexed by
+target, so the per-datagram ``next_deadline`` and the per-peer ``targeting``
+cost O(1)/O(entries of that target), not O(everything in flight).
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 
@@ -28,12 +33,17 @@ class PendingAttach:
     next_resend_at: float
     resends_done: int = 0
 
+    def deadline(self, timeout: float) -> float:
+        return min(self.next_resend_at, self.started_at + timeout)
+
 
 class PendingAttaches:
     def __init__(self, resend_intervals: tuple[float, ...], timeout: float) -> None:
         self._intervals = resend_intervals
         self._timeout = timeout
         self._by_id: dict[str, PendingAttach] = {}
+        self._by_target: dict[str, set[str]] = {}
+        self._heap: list[tuple[float, str]] = []
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -43,34 +53,66 @@ class PendingAttaches:
 
     def add(self, pending: PendingAttach) -> None:
         self._by_id[pending.indication_id] = pending
+        self._by_target.setdefault(pending.target_id, set()).add(pending.indication_id)
+        heapq.heappush(self._heap, (pending.deadline(self._timeout), pending.indication_id))
+
+    def get(self, indication_id: str) -> PendingAttach | None:
+        return self._by_id.get(indication_id)
 
     def pop(self, indication_id: str) -> PendingAttach | None:
-        return self._by_id.pop(indication_id, None)
+        pending = self._by_id.pop(indication_id, None)
+        if pending is not None:
+            ids = self._by_target.get(pending.target_id)
+            if ids is not None:
+                ids.discard(indication_id)
+                if not ids:
+                    del self._by_target[pending.target_id]
+        return pending
 
     def targeting(self, peer_id: str) -> list[PendingAttach]:
-        return [p for p in self._by_id.values() if p.target_id == peer_id]
+        return [self._by_id[i] for i in self._by_target.get(peer_id, ())]
+
+    def count_targeting(self, peer_id: str) -> int:
+        return len(self._by_target.get(peer_id, ()))
 
     def next_deadline(self) -> float | None:
-        if not self._by_id:
-            return None
-        return min(
-            min(p.next_resend_at, p.started_at + self._timeout) for p in self._by_id.values()
-        )
+        heap = self._heap
+        while heap:
+            when, indication_id = heap[0]
+            pending = self._by_id.get(indication_id)
+            if pending is not None and pending.deadline(self._timeout) == when:
+                return when
+            heapq.heappop(heap)  # answered or rescheduled: a stale entry
+        return None
 
     def due(self, now: float) -> tuple[list[PendingAttach], list[PendingAttach]]:
         """(to resend now, given up) — the given-up ones are removed."""
         resend: list[PendingAttach] = []
         expired: list[PendingAttach] = []
-        for pending in list(self._by_id.values()):
+        while True:
+            when = self.next_deadline()
+            if when is None or when > now:
+                break
+            _, indication_id = heapq.heappop(self._heap)
+            pending = self._by_id[indication_id]
             if now >= pending.started_at + self._timeout:
-                del self._by_id[pending.indication_id]
+                self.pop(indication_id)
                 expired.append(pending)
-            elif now >= pending.next_resend_at:
-                resend.append(pending)
-                if pending.resends_done < len(self._intervals) - 1:
-                    pending.resends_done += 1
-                    pending.next_resend_at = now + self._intervals[pending.resends_done]
-                else:
-                    # No resend left: wait for the give-up time.
-                    pending.next_resend_at = pending.started_at + self._timeout
+                continue
+            resend.append(pending)
+            if pending.resends_done < len(self._intervals) - 1:
+                pending.resends_done += 1
+                pending.next_resend_at = now + self._intervals[pending.resends_done]
+            else:
+                # No resend left: wait for the give-up time.
+                pending.next_resend_at = pending.started_at + self._timeout
+            heapq.heappush(self._heap, (pending.deadline(self._timeout), indication_id))
         return resend, expired
+
+    def retarget(self, peer_id: str, session_id: str, node_id: str) -> list[PendingAttach]:
+        """The target re-CONNECTed on a new session: send there, now."""
+        moved = self.targeting(peer_id)
+        for pending in moved:
+            pending.target_session = session_id
+            pending.target_node = node_id
+        return moved

@@ -31,6 +31,11 @@ class TrackerConfig:
     offers_per_peer: int = 4
     offer_ttl: float = 120.0
     max_candidates_per_offer: int = 8
+    # HOST addresses kept from a CONNECT (listed only for peers without an
+    # offer, so a PeerInfo always fits one datagram).
+    max_host_addresses: int = 4
+    # ATTACHes in flight toward one target, and from one requester to it.
+    max_attaches_per_target: int = 4
     max_swarms_per_peer: int = 64
     max_content_entries: int = 32
     # None: open tracker; otherwise the closed allow-list of SwarmIDs.

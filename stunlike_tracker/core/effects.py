@@ -39,9 +39,11 @@ class PeerExpired:
 
 @dataclass(frozen=True, slots=True)
 class RequestDropped:
-    """An input that could not be answered, counted by reason."""
+    """An input that was not (fully) served, counted by ``reason``;
+    ``detail`` is for the operator's log (a traceback for internal errors)."""
 
     reason: str
+    detail: str = ""
 
 
 Effect = Transmit | PeerExpired | RequestDropped

@@ -22,7 +22,8 @@ class RateLimiter:
         if self.rate <= 0:
             return True
         tokens, stamp = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+        # A clock stepped backwards must not lock anyone out: no negative refill.
+        tokens = min(self.burst, tokens + max(0.0, now - stamp) * self.rate)
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
             return False

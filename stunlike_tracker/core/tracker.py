@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import secrets
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -51,6 +51,7 @@ from stunlike_tracker.ppsp import (
     encode_response_datagrams,
     parse_request_untrusted,
 )
+from stunlike_tracker.ppsp.encode import peer_info_xml
 from stunlike_tracker.ppsp.messages import (
     SWARM_ALL,
     SWARM_NIL,
@@ -75,7 +76,9 @@ from stunlike_tracker.store.records import (
     PeerRecord,
 )
 
-log = logging.getLogger(__name__)
+# Bytes of a response or indication besides its one PeerInfo, at the most
+# (64-character ids, a 5-digit Part): what a PeerInfo may not take.
+_DOCUMENT_SKELETON = 400
 
 # How many expired peers one timer tick retires at most (bounded work).
 _EXPIRE_BATCH = 1000
@@ -92,6 +95,10 @@ class _Answer:
 
 def _digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+def _same(presented: bytes, stored: bytes | None) -> bool:
+    return stored is not None and hmac.compare_digest(presented, stored)
 
 
 def _new_token() -> str:
@@ -122,22 +129,16 @@ class Tracker:
         try:
             request = parse_request_untrusted(data, max_size=self.config.max_request_size)
         except PpspError as error:
-            if error.transaction_id is None:
+            response = error.to_response()
+            if response is None:
                 # Unattributable: never answer (ARCHITECTURE habit 4).
-                return [RequestDropped(f"ppsp-unanswerable: {error.reason}")]
-            response = Response(
-                status=error.status,
-                transaction_id=error.transaction_id,
-                reason=error.reason,
-                text=error.text,
-            )
+                return [RequestDropped("ppsp-unanswerable", error.reason)]
             return [Transmit(session.session_id, (encode_response(response),), session.node_id)]
         try:
             return self.handle_request(request, data, session, now)
-        except Exception as error:  # a bug or a store failure: 500, never details (SPEC §2)
-            log.exception("request %s from %s failed", request.method, request.peer_id)
+        except Exception:  # a bug or a store failure: 500, never details (SPEC §2)
             reply = self._reply(session, request, Status.INTERNAL, "Internal Error")
-            return [*reply, RequestDropped(f"internal-error: {type(error).__name__}")]
+            return [*reply, RequestDropped("internal-error", traceback.format_exc())]
 
     def handle_request(
         self, request: Request, raw: bytes, session: Session, now: float
@@ -165,7 +166,8 @@ class Tracker:
         if request.method is Method.CONNECT:
             answer = self._connect(request, record, session, now)
         elif record is None:
-            return self._reply(session, request, Status.FORBIDDEN, "Not Connected")
+            unknown = refusal(PeerState.UNKNOWN, request.method) or "Not Connected"
+            return self._reply(session, request, Status.FORBIDDEN, unknown)
         elif record.session_id != session.session_id:
             return self._reply(session, request, Status.UNAUTHORIZED, "PeerID Not Owned")
         else:
@@ -280,17 +282,42 @@ class Tracker:
         timeout = self.config.track_timeout if record.memberships else self.config.init_timeout
         return replace(record, deadline=now + timeout)
 
-    def _publish_offer(self, peer_id: str, offer: IceOffer | None, now: float) -> None:
-        if offer is None:
-            return
+    def _clean_offer(self, record: PeerRecord, mode: PeerMode, offer: IceOffer) -> IceOffer | None:
+        """SPEC §8 hygiene and caps, then trimmed (lowest priority candidates
+        first) until the peer's PeerInfo carrying it fits one datagram."""
         clean = sanitize_offer(
             offer,
             lan_mode=self.config.lan_mode,
             max_candidates=self.config.max_candidates_per_offer,
         )
-        self.store.push_offer(
-            peer_id, clean, now + self.config.offer_ttl, self.config.offers_per_peer
-        )
+        limit = self.config.datagram_budget - _DOCUMENT_SKELETON
+        while True:
+            info = PeerInfo(record.peer_id, mode, (record.reflexive,), clean)
+            if len(peer_info_xml(info).encode()) <= limit:
+                return clean
+            if not clean.candidates:
+                return None  # credentials alone are too large: not usable
+            ranked = sorted(clean.candidates, key=lambda c: c.priority or 0)
+            clean = replace(
+                clean, candidates=tuple(c for c in clean.candidates if c is not ranked[0])
+            )
+
+    def _peer_info(self, record: PeerRecord, mode: PeerMode, offer: IceOffer | None) -> PeerInfo:
+        """How a peer is listed: its REFLEXIVE address, then either its offer or
+        the HOST addresses it declared (the offer carries its own)."""
+        if offer is not None:
+            return PeerInfo(record.peer_id, mode, (record.reflexive,), offer)
+        return PeerInfo(record.peer_id, mode, (record.reflexive, *record.host_addresses))
+
+    def _publish_offer(self, record: PeerRecord, offer: IceOffer | None, now: float) -> None:
+        if offer is None:
+            return
+        mode = PeerMode.SEED  # the longest PeerMode text, for the size check
+        clean = self._clean_offer(record, mode, offer)
+        if clean is not None:
+            self.store.push_offer(
+                record.peer_id, clean, now + self.config.offer_ttl, self.config.offers_per_peer
+            )
 
     def _want(self, request: Request) -> int:
         count = request.peer_num.count if request.peer_num else None
@@ -311,18 +338,22 @@ class Tracker:
         if record is not None and record.session_id == session.session_id:
             return _Answer(self._error(request, Status.FORBIDDEN, "Already Connected"))
         previous = record or self.store.get_tombstone(request.peer_id, now)
+        kept_token_hash: bytes | None = None
         if previous is not None and self.config.identity_mode == "open":
             token = request.reconnect_token
             presented = _digest(token.encode()) if token is not None else b""
-            if previous.token_hash is None or not hmac.compare_digest(
-                presented, previous.token_hash
-            ):
+            current_ok = _same(presented, previous.token_hash)
+            if not (current_ok or _same(presented, previous.previous_token_hash)):
                 reason = "Reconnect Token Required" if token is None else "Bad Reconnect Token"
                 return _Answer(self._error(request, Status.UNAUTHORIZED, reason), cache=False)
+            # Presenting the newest token proves its answer arrived: the one
+            # before it retires. Otherwise the client never saw the newest.
+            kept_token_hash = previous.token_hash if current_ok else previous.previous_token_hash
 
         token = self._token() if self.config.identity_mode == "open" else None
         reflexive = reflexive_address(session.address)
         hosts = host_addresses(request.addresses, lan_mode=self.config.lan_mode)
+        hosts = hosts[: self.config.max_host_addresses]
         no_nat = any(h.ip == reflexive.ip and h.port == reflexive.port for h in hosts)
         restored = tuple(
             m
@@ -338,6 +369,7 @@ class Tracker:
             host_addresses=hosts,
             nat_ability=NatAbility.NO_NAT if no_nat else NatAbility.STUN,
             token_hash=_digest(token.encode()) if token is not None else None,
+            previous_token_hash=kept_token_hash,
             node_id=session.node_id,
             memberships=restored,
             stream_stats=previous.stream_stats if previous is not None else (),
@@ -354,12 +386,31 @@ class Tracker:
         response = self._ok(
             request,
             peers=(PeerInfo(addresses=(reflexive,)),),
-            swarm_ids=tuple(m.swarm_id for m in restored),
             keep_alive=self.config.keep_alive,
             turn_servers=turn,
             reconnect_token=token,
         )
-        return _Answer(response)
+        response = replace(response, swarm_ids=self._fitting_swarm_ids(response, restored))
+        # Introductions on their way to this peer follow it to its new session.
+        resend = tuple(
+            Transmit(p.target_session, (p.datagram,), p.target_node)
+            for p in self.attaches.retarget(request.peer_id, session.session_id, session.node_id)
+        )
+        return _Answer(response, effects=resend)
+
+    def _fitting_swarm_ids(
+        self, response: Response, restored: tuple[Membership, ...]
+    ) -> tuple[str, ...]:
+        """The restored swarms that fit the datagram budget (all are restored;
+        the list is what the CONNECT response can carry, SPEC §4)."""
+        room = self.config.datagram_budget - len(encode_response(response))
+        listed = []
+        for membership in restored:
+            room -= len(membership.swarm_id) + len("<SwarmID></SwarmID>")
+            if room < 0:
+                break
+            listed.append(membership.swarm_id)
+        return tuple(listed)
 
     # ------------------------------------------------------------------
     # JOIN / FIND (SPEC §3, §6)
@@ -386,7 +437,7 @@ class Tracker:
         record = self._renew(replace(record, memberships=(*others, membership)), now)
         self.store.add_member(swarm_id, record.peer_id, mode)
         self.store.put_peer(record)
-        self._publish_offer(record.peer_id, request.ice_offer, now)
+        self._publish_offer(record, request.ice_offer, now)
 
         peers: tuple[PeerInfo, ...] = ()
         if mode is PeerMode.LEECH or request.peer_num is not None:
@@ -422,14 +473,7 @@ class Tracker:
                     OfferGrant(other.peer_id, offer.id, record.peer_id),
                     now + self.config.offer_ttl,
                 )
-            infos.append(
-                PeerInfo(
-                    peer_id=other.peer_id,
-                    mode=membership.mode,
-                    addresses=(other.reflexive, *other.host_addresses),
-                    offer=offer,
-                )
-            )
+            infos.append(self._peer_info(other, membership.mode, offer))
         return tuple(infos)
 
     # ------------------------------------------------------------------
@@ -456,7 +500,7 @@ class Tracker:
                 content_maps=tuple((sid, rep) for (sid, _), rep in kept_maps),
             )
         self.store.put_peer(self._renew(record, now))
-        self._publish_offer(record.peer_id, request.ice_offer, now)
+        self._publish_offer(record, request.ice_offer, now)
         return _Answer(self._ok(request))
 
     # ------------------------------------------------------------------
@@ -465,39 +509,54 @@ class Tracker:
     def _disconnect(self, request: Request, record: PeerRecord, now: float) -> _Answer:
         swarm_id = request.swarm_id
         if swarm_id == SWARM_NIL:
-            self._forget(record)
+            gone = self._forget(record, now)
             self.store.delete_tombstone(record.peer_id)
-            return _Answer(self._ok(request))
+            return _Answer(self._ok(request), effects=tuple(gone))
         if swarm_id == SWARM_ALL:
             leaving = record.swarm_ids
-        elif record.membership(swarm_id or "") is None:
+        elif swarm_id is None or record.membership(swarm_id) is None:
             return _Answer(self._error(request, Status.FORBIDDEN, "Not Joined"))
         else:
-            leaving = (swarm_id or "",)
+            leaving = (swarm_id,)
         for sid in leaving:
             self.store.remove_member(sid, record.peer_id)
-        kept = tuple(m for m in record.memberships if m.swarm_id not in leaving)
-        self.store.put_peer(self._renew(replace(record, memberships=kept), now))
-        return _Answer(self._ok(request))
+        record = replace(
+            record,
+            memberships=tuple(m for m in record.memberships if m.swarm_id not in leaving),
+            stream_stats=tuple(x for x in record.stream_stats if x.swarm_id not in leaving),
+            content_maps=tuple(x for x in record.content_maps if x[0] not in leaving),
+        )
+        self.store.put_peer(self._renew(record, now))
+        gone = self._end_attaches(record.peer_id, now, swarms=set(leaving))
+        return _Answer(self._ok(request), effects=tuple(gone))
 
-    def _forget(self, record: PeerRecord) -> None:
-        """Remove a peer from every swarm and its registration."""
+    def _forget(self, record: PeerRecord, now: float) -> list[Effect]:
+        """Remove a peer from every swarm and its registration; introductions
+        on their way to it end with 404 (SPEC §6: "404 if B is gone")."""
         for sid in record.swarm_ids:
             self.store.remove_member(sid, record.peer_id)
         self.store.clear_offers(record.peer_id)
         self.store.delete_peer(record.peer_id)
+        return self._end_attaches(record.peer_id, now)
+
+    def _end_attaches(
+        self, peer_id: str, now: float, swarms: set[str] | None = None
+    ) -> list[Effect]:
+        effects: list[Effect] = []
+        for pending in self.attaches.targeting(peer_id):
+            if swarms is None or pending.swarm_id in swarms:
+                self.attaches.pop(pending.indication_id)
+                effects += self._finish_attach(pending, Status.NOT_FOUND, "Target Gone", now)
+        return effects
 
     def _expire(self, peer_id: str, now: float) -> list[Effect]:
         record = self.store.get_peer(peer_id)
         if record is None or record.deadline > now:
             return []
-        self._forget(record)
+        effects: list[Effect] = [PeerExpired(peer_id, record.session_id)]
+        effects += self._forget(record, now)
         # SPEC §3: a re-CONNECT within one track timeout restores everything.
         self.store.put_tombstone(record, now + self.config.track_timeout)
-        effects: list[Effect] = [PeerExpired(peer_id, record.session_id)]
-        for pending in self.attaches.targeting(peer_id):
-            self.attaches.pop(pending.indication_id)
-            effects += self._finish_attach(pending, Status.NOT_FOUND, "Target Gone", now)
         return effects
 
     # ------------------------------------------------------------------
@@ -506,8 +565,8 @@ class Tracker:
     def _attach(
         self, request: Request, record: PeerRecord, session: Session, digest: bytes, now: float
     ) -> _Answer:
-        swarm_id = request.swarm_id or ""
-        target_id = request.target_peer_id or ""
+        swarm_id, target_id = request.swarm_id, request.target_peer_id
+        assert swarm_id is not None and target_id is not None  # required by the codec
         own = record.membership(swarm_id)
         if own is None:
             return _Answer(self._error(request, Status.FORBIDDEN, "Not Joined"))
@@ -516,27 +575,24 @@ class Tracker:
         target = self.store.get_peer(target_id)
         if target is None or target.membership(swarm_id) is None:
             return _Answer(self._error(request, Status.NOT_FOUND, "Target Not Found"))
+        in_flight = self.attaches.targeting(target_id)
+        if len(in_flight) >= self.config.max_attaches_per_target or any(
+            p.requester_id == record.peer_id for p in in_flight
+        ):
+            # Bounded introductions toward one peer (SPEC §8); not cached.
+            return _Answer(self._error(request, Status.OVERLOADED, "Target Busy"), cache=False)
         if request.offer_id is not None:
-            grant = self.store.take_grant(target_id, request.offer_id, now)
-            if grant is None or grant.requester != record.peer_id:
+            grant = self.store.take_grant(target_id, request.offer_id, record.peer_id, now)
+            if grant is None:
                 return _Answer(self._error(request, Status.NOT_FOUND, "Offer Not Found"))
         offer = request.ice_offer
         if offer is not None:
-            offer = sanitize_offer(
-                offer,
-                lan_mode=self.config.lan_mode,
-                max_candidates=self.config.max_candidates_per_offer,
-            )
+            offer = self._clean_offer(record, own.mode, offer)
         indication = Indication(
             transaction_id=self._token(),
             swarm_id=swarm_id,
             offer_id=request.offer_id,
-            peer=PeerInfo(
-                peer_id=record.peer_id,
-                mode=own.mode,
-                addresses=(record.reflexive, *record.host_addresses),
-                offer=offer,
-            ),
+            peer=self._peer_info(record, own.mode, offer),
         )
         if offer is not None and request.offer_id is None:
             # A fresh offer (the reverse path): only the target may answer it.
@@ -566,13 +622,11 @@ class Tracker:
         return _Answer(None, effects=(send,))
 
     def _attach_ack(self, request: Request, record: PeerRecord, now: float) -> _Answer:
-        pending = self.attaches.pop(request.indication_id or "")
+        pending = self.attaches.get(request.indication_id or "")
         if pending is None or pending.target_id != record.peer_id:
-            if pending is not None:
-                self.attaches.add(pending)  # not this peer's to acknowledge
             return _Answer(self._error(request, Status.NOT_FOUND, "Indication Not Found"))
-        if record.memberships:
-            self.store.put_peer(self._renew(record, now))
+        self.attaches.pop(pending.indication_id)
+        self.store.put_peer(self._renew(record, now))
         effects = self._finish_attach(pending, Status.OK, "OK", now)
         return _Answer(self._ok(request), effects=tuple(effects))
 

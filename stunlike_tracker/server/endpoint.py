@@ -12,6 +12,8 @@ Every datagram not answered is counted in ``drops`` by reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -43,6 +45,9 @@ class EndpointLimits:
     eviction_interval: float = 5.0
     # Pause reading when the socket's send buffer holds more than this.
     max_write_buffer: int = 4 * 1024 * 1024
+
+
+log = logging.getLogger(__name__)
 
 
 def _is_client_hello(data: bytes) -> bool:
@@ -235,7 +240,9 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                     self.drops["transmit-dtls-error"] += 1
                 self._flush(entry)
             elif isinstance(effect, RequestDropped):
-                self.drops[effect.reason.split(":")[0]] += 1
+                self.drops[effect.reason] += 1
+                if effect.reason == "internal-error":
+                    log.error("request failed (answered 500):\n%s", effect.detail)
             elif isinstance(effect, PeerExpired):
                 self.counters["peers-expired"] += 1
 
@@ -250,6 +257,20 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self._timer = None
         self._timer_at = float("inf")
         now = self.now()
+        try:
+            self._run_timers(now)
+        except Exception:
+            # Never let one failure stop peer expiry and ATTACH resends for good.
+            self.drops["timer-error"] += 1
+            log.exception("timer work failed")
+        finally:
+            deadlines = [e.dtls.get_timer() for e in self._handshaking]
+            with contextlib.suppress(Exception):
+                deadlines.append(self._tracker_deadline(now))
+            soonest = min([d for d in deadlines if d is not None] + [now + self.limits.tick])
+            self._arm(max(soonest, now + 0.001))
+
+    def _run_timers(self, now: float) -> None:
         for entry in list(self._handshaking):
             deadline = entry.dtls.get_timer()
             if deadline is not None and deadline <= now:
@@ -264,7 +285,3 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             for entry in self.sessions.idle(now, limits.idle_timeout, limits.handshake_timeout):
                 self.counters["sessions-evicted"] += 1
                 self._evict(entry)
-        deadlines = [e.dtls.get_timer() for e in self._handshaking]
-        deadlines.append(self._tracker_deadline(now))
-        soonest = min([d for d in deadlines if d is not None] + [now + self.limits.tick])
-        self._arm(soonest)

@@ -60,8 +60,12 @@ class TrackerStore(Protocol):
 
     def put_grant(self, grant: OfferGrant, expires_at: float) -> None: ...
 
-    def take_grant(self, owner: str, offer_id: str, now: float) -> OfferGrant | None:
-        """Remove and return the grant (an offer id is answered once)."""
+    def take_grant(
+        self, owner: str, offer_id: str, requester: str, now: float
+    ) -> OfferGrant | None:
+        """Remove and return the grant if it was made to ``requester`` (an
+        offer id is answered once, and only by the peer it was handed to:
+        anyone else's attempt leaves it in place)."""
 
     # --- tombstones (SPEC §3) --------------------------------------------
     def put_tombstone(self, record: PeerRecord, expires_at: float) -> None: ...

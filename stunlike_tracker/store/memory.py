@@ -77,17 +77,17 @@ class MemoryStore:
         self._peers.pop(peer_id, None)
 
     def expired_peers(self, now: float, limit: int) -> list[str]:
-        found: list[str] = []
+        found: dict[str, None] = {}  # ordered, O(1) membership
         heap = self._deadlines
         while heap and heap[0][0] <= now and len(found) < limit:
             deadline, peer_id = heapq.heappop(heap)
             record = self._peers.get(peer_id)
-            if record is not None and record.deadline == deadline and peer_id not in found:
-                found.append(peer_id)
+            if record is not None and record.deadline == deadline:
+                found[peer_id] = None
         # Expired peers stay indexed until the caller deletes or renews them.
         for peer_id in found:
             heapq.heappush(heap, (self._peers[peer_id].deadline, peer_id))
-        return found
+        return list(found)
 
     def peer_count(self) -> int:
         return len(self._peers)
@@ -131,6 +131,8 @@ class MemoryStore:
             queue.popleft()
         if not queue:
             del self._offers[peer_id]
+        else:
+            heapq.heappush(self._expiries, (expires_at, "offer", (peer_id, offer.id)))
 
     def take_offer(self, peer_id: str, now: float) -> IceOffer | None:
         queue = self._offers.get(peer_id)
@@ -154,10 +156,14 @@ class MemoryStore:
         self._grants[key] = (grant, expires_at)
         heapq.heappush(self._expiries, (expires_at, "grant", key))
 
-    def take_grant(self, owner: str, offer_id: str, now: float) -> OfferGrant | None:
-        entry = self._grants.pop((owner, offer_id), None)
-        if entry is None or entry[1] <= now:
+    def take_grant(
+        self, owner: str, offer_id: str, requester: str, now: float
+    ) -> OfferGrant | None:
+        key = (owner, offer_id)
+        entry = self._grants.get(key)
+        if entry is None or entry[1] <= now or entry[0].requester != requester:
             return None
+        del self._grants[key]
         return entry[0]
 
     # --- tombstones ------------------------------------------------------
@@ -201,12 +207,17 @@ class MemoryStore:
                 grant = self._grants.get(key)
                 if grant is not None and grant[1] <= now:
                     del self._grants[key]
+            elif kind == "offer":
+                queue = self._offers.get(key[0])
+                if queue is not None:
+                    for stored in [x for x in queue if x.expires_at <= now]:
+                        queue.remove(stored)  # at most ``cap`` entries
+                    if not queue:
+                        del self._offers[key[0]]
             else:
                 tomb = self._tombstones.get(key[0])
                 if tomb is not None and tomb[1] <= now:
                     del self._tombstones[key[0]]
-        for peer_id in [p for p, q in self._offers.items() if all(s.expires_at <= now for s in q)]:
-            del self._offers[peer_id]
 
     def sizes(self) -> dict[str, int]:
         """Entry counts, for metrics and leak tests."""

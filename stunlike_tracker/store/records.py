@@ -38,8 +38,10 @@ class PeerRecord:
     deadline: float
     host_addresses: tuple[PeerAddress, ...] = ()
     nat_ability: NatAbility = NatAbility.STUN
-    # Open mode: SHA-256 of the ReconnectToken; mutual mode: None.
+    # Open mode: SHA-256 of the ReconnectToken; mutual mode: None. The token
+    # before it stays valid until the new one is used (its answer may be lost).
     token_hash: bytes | None = None
+    previous_token_hash: bytes | None = None
     # The node holding the peer's DTLS association (SPEC §9).
     node_id: str = "local"
     memberships: tuple[Membership, ...] = ()

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.effects import Effect, Session, Transmit
 from stunlike_tracker.ppsp import encode_request
-from stunlike_tracker.ppsp.messages import IceOffer, Method, PeerMode, Request
+from stunlike_tracker.ppsp.messages import (
+    AddressType,
+    AddrType,
+    IceOffer,
+    Method,
+    PeerAddress,
+    PeerMode,
+    Request,
+)
 from tests.core.harness import Harness, candidate, make_offer
 
 
@@ -115,7 +124,7 @@ def test_unacknowledged_indication_is_resent_then_503() -> None:
 
 def test_forged_or_foreign_offer_ids_are_404() -> None:
     h = Harness()
-    a, _b = seeded(h)
+    a, b = seeded(h)
     h.join(a, "A", "x")
     r = Harness.response_in(attach(h, a, "forged", "att1"), a)
     assert (r.status, r.reason) == (404, "Offer Not Found")
@@ -123,6 +132,18 @@ def test_forged_or_foreign_offer_ids_are_404() -> None:
     h.join(c, "C", "x")  # takes b1
     r = Harness.response_in(attach(h, a, "b1", "att2"), a)
     assert r.status == 404  # handed to C, not to A
+    # ... and A's failed attempt did not burn C's grant
+    answer = Request(
+        Method.ATTACH,
+        "C",
+        "tc1",
+        swarm_id="x",
+        target_peer_id="B",
+        offer_id="b1",
+        ice_offer=make_offer("c0"),
+    )
+    (ind,) = Harness.indications_in(h.raw(c, encode_request(answer)), b)
+    assert ind.offer_id == "b1" and ind.peer.peer_id == "C"
 
 
 def test_an_offer_id_is_answered_once() -> None:
@@ -192,8 +213,100 @@ def test_candidate_flood_and_loopback_candidates_are_cut() -> None:
     assert h.join(b, "B", "x", PeerMode.SEED, ice_offer=flood).status == 200
     a, _ = h.connected("A")
     (info,) = h.join(a, "A", "x").peers
-    assert info.offer is not None and len(info.offer.candidates) == 8
+    # at most 8 (SPEC §8), and only as many as let the PeerInfo fit a datagram
+    assert info.offer is not None and 1 <= len(info.offer.candidates) <= 8
     assert all(c.ip == "203.0.113.1" for c in info.offer.candidates)
+
+
+def test_every_datagram_fits_the_budget_with_large_offers_and_long_ids() -> None:
+    h = Harness()
+    long_id = "p" * 64
+    b, _ = h.connected(long_id)
+    big = IceOffer(
+        id="o" * 64,
+        ufrag="u" * 64,
+        pwd="w" * 64,
+        fingerprint="sha-256 " + ":".join(["AB"] * 32),
+        candidates=tuple(
+            PeerAddress(
+                AddrType.IPV6,
+                f"2001:db8:1234:5678:9abc:def0:1234:{i:x}",
+                65000 + i,
+                AddressType.HOST,
+                2130706431 - i,
+                "f" * 32,
+            )
+            for i in range(8)
+        ),
+    )
+    assert h.join(b, long_id, "s" * 64, PeerMode.SEED, ice_offer=big).status == 200
+    a, _ = h.connected("q" * 64)
+    effects = h.raw(a, encode_request(Request(Method.JOIN, "q" * 64, "t" * 64, swarm_id="s" * 64)))
+    datagrams = [d for e in effects if isinstance(e, Transmit) for d in e.datagrams]
+    assert datagrams and all(len(d) <= 1200 for d in datagrams)
+    (info,) = Harness.response_in(effects, a).peers
+    assert info.offer is not None and info.offer.candidates  # trimmed, not dropped
+    # the indication carrying A's answer fits as well
+    answer = Request(
+        Method.ATTACH,
+        "q" * 64,
+        "t-attach",
+        swarm_id="s" * 64,
+        target_peer_id=long_id,
+        offer_id=info.offer.id,
+        ice_offer=replace(big, id="a" * 64, candidates=big.candidates[:3]),
+    )
+    effects = h.raw(a, encode_request(answer))
+    assert all(len(d) <= 1200 for e in effects if isinstance(e, Transmit) for d in e.datagrams)
+    assert Harness.indications_in(effects, b)
+
+
+def test_one_introduction_at_a_time_per_requester_and_few_per_target() -> None:
+    h = Harness(TrackerConfig(max_attaches_per_target=2))
+    b, _ = h.connected("B")
+    h.join(b, "B", "x", PeerMode.SEED)
+    sessions = {}
+    for name in ("A", "C", "D"):
+        sessions[name], _ = h.connected(name)
+        h.join(sessions[name], name, "x")
+    assert attach(h, sessions["A"], None, "a1")  # in flight
+    r = Harness.response_in(attach(h, sessions["A"], None, "a2"), sessions["A"])
+    assert (r.status, r.reason) == (503, "Target Busy")
+    req = Request(
+        Method.ATTACH, "C", "c1", swarm_id="x", target_peer_id="B", ice_offer=make_offer("c0")
+    )
+    assert Harness.indications_in(h.raw(sessions["C"], encode_request(req)), b)
+    req = Request(
+        Method.ATTACH, "D", "d1", swarm_id="x", target_peer_id="B", ice_offer=make_offer("d0")
+    )
+    r = Harness.response_in(h.raw(sessions["D"], encode_request(req)), sessions["D"])
+    assert (r.status, r.reason) == (503, "Target Busy")
+
+
+def test_target_leaving_ends_pending_introductions_with_404() -> None:
+    for leave in ("x", "ALL", "nil"):
+        h = Harness()
+        a, b = seeded(h)
+        h.join(a, "A", "x")
+        attach(h, a, "b0")
+        effects = h.raw(b, encode_request(Request(Method.DISCONNECT, "B", "tl", swarm_id=leave)))
+        r = Harness.response_in(effects, a)
+        assert (r.status, r.reason) == (404, "Target Gone"), leave
+        assert len(h.tracker.attaches) == 0
+
+
+def test_pending_introduction_follows_a_reconnecting_target() -> None:
+    h = Harness()
+    b, token = h.connected("B")
+    h.join(b, "B", "x", PeerMode.SEED, ice_offer=make_offer("b0"))
+    a, _ = h.connected("A")
+    h.join(a, "A", "x")
+    attach(h, a, "b0")
+    b2 = h.session()
+    effects = h.raw(b2, encode_request(Request(Method.CONNECT, "B", "tr", reconnect_token=token)))
+    (ind,) = Harness.indications_in(effects, b2)  # resent at once on the new session
+    h.send(b2, Request(Method.ATTACH_ACK, "B", "tack", indication_id=ind.transaction_id))
+    assert Harness.response_in(attach(h, a, "b0"), a).status == 200
 
 
 def test_offers_per_peer_are_bounded_and_dropped_on_reconnect() -> None:

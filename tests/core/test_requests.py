@@ -310,9 +310,16 @@ def test_reconnect_on_new_session_keeps_state_and_replaces_addresses() -> None:
     old = h.find(s, "A", "x")
     assert (old.status, old.reason) == (401, "PeerID Not Owned")
     assert h.find(s2, "A", "x").status == 200
-    # the rotated token is the one that works next
-    assert h.connect(h.session(), "A", token).status == 401
-    assert h.connect(h.session(), "A", r.reconnect_token).status == 200
+    # Tokens rotate; the one before the newest stays valid until the newest
+    # is used (the answer carrying it may have been lost).
+    newest = r.reconnect_token
+    r2 = h.connect(h.session(), "A", token)  # the answer with `newest` was "lost"
+    assert r2.status == 200 and r2.reconnect_token not in (token, newest)
+    r3 = h.connect(h.session(), "A", r2.reconnect_token)  # the newest is used ...
+    assert r3.status == 200
+    assert h.connect(h.session(), "A", token).status == 401  # ... older ones retire
+    assert h.connect(h.session(), "A", newest).status == 401
+    assert h.connect(h.session(), "A", r2.reconnect_token).status == 200
 
 
 def test_reconnect_without_or_with_wrong_token_is_401_and_changes_nothing() -> None:

@@ -51,3 +51,32 @@ async def test_idle_associations_are_evicted(pki: Pki) -> None:
     finally:
         await quiet.close()
         await server.close()
+
+
+@pytest.mark.asyncio
+async def test_a_failing_timer_tick_does_not_stop_the_timers(pki: Pki) -> None:
+    from stunlike_tracker.server.endpoint import EndpointLimits
+
+    server = await serve(
+        pki, TrackerConfig(lan_mode=True, init_timeout=0.5), limits=EndpointLimits(tick=0.1)
+    )
+    real = server.tracker.on_timer
+    calls = {"n": 0}
+
+    def flaky(now: float) -> list[object]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("store went away once")
+        return real(now)  # type: ignore[return-value]
+
+    server.tracker.on_timer = flaky  # type: ignore[method-assign,assignment]
+    peer = client_for(server, pki, "short-lived")
+    try:
+        await peer.connect()
+        await asyncio.sleep(1.5)  # the init timer under test runs on real time
+        assert server.endpoint.drops["timer-error"] == 1
+        assert calls["n"] > 3
+        assert server.tracker.store.get_peer("short-lived") is None  # it still expired
+    finally:
+        await peer.close()
+        await server.close()

@@ -122,10 +122,11 @@ def test_an_offer_is_taken_once(store: TrackerStore) -> None:
 def test_grants_are_single_use_and_expire(store: TrackerStore) -> None:
     grant = OfferGrant("b", "o1", "a")
     store.put_grant(grant, 50.0)
-    assert store.take_grant("b", "o1", 1.0) == grant
-    assert store.take_grant("b", "o1", 1.0) is None
+    assert store.take_grant("b", "o1", "mallory", 1.0) is None  # not hers ...
+    assert store.take_grant("b", "o1", "a", 1.0) == grant  # ... and still there
+    assert store.take_grant("b", "o1", "a", 1.0) is None
     store.put_grant(grant, 50.0)
-    assert store.take_grant("b", "o1", 51.0) is None
+    assert store.take_grant("b", "o1", "a", 51.0) is None
 
 
 def test_tombstones_expire(store: TrackerStore) -> None:
@@ -157,5 +158,5 @@ def test_purge_forgets_expired_entries(store: TrackerStore) -> None:
     store.purge(11.0)
     assert store.cache_get("a", "t", 0.0) is None
     assert store.get_tombstone("a", 0.0) is None
-    assert store.take_grant("a", "o", 0.0) is None
+    assert store.take_grant("a", "o", "b", 0.0) is None
     assert store.take_offer("a", 0.0) is None
