@@ -3,19 +3,34 @@
 One UDP socket, one DTLS association, one request outstanding at a time.
 Requests are resent byte-identical (same PPSP document) with RTO 0.5 s
 doubling, 5 tries (SPEC §4); multi-part responses are merged; a keep-alive
-STAT_REPORT goes out at the period the tracker gave; ATTACH indications are
-acknowledged and queued for the application. When the association or the
+STAT_REPORT goes out at the period the tracker gave.
+
+ATTACH indications are acknowledged at once, beside the outstanding request
+(an ATTACH of ours may be waiting for the other side's acknowledgement while
+the other side waits for ours), each ATTACH_ACK with its own byte-identical
+retransmission. The tracker resends an indication until it is acknowledged,
+so a repeated indication is acknowledged again but queued for the
+application only once.
+
+Once connected, the client recovers by itself: when the association or the
 NAT mapping is lost (a request times out, the session fails, or the tracker
-says the session no longer owns the Peer-ID) the client re-CONNECTs from a
-new socket with its ReconnectToken, and the tracker re-joins its swarms.
+says the session no longer owns the Peer-ID) it re-CONNECTs from a new
+socket; when the tracker has forgotten the registration (``403 Not
+Connected``: a timer expired) it re-CONNECTs over the same association. The
+ReconnectToken (open mode) or the certificate (mutual mode) proves the
+Peer-ID, the tracker restores the swarms (its tombstone survives an expiry
+by one track timeout), and the request is retried once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import secrets
+import socket
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -43,6 +58,9 @@ from stunlike_tracker.ppsp.messages import (
 from stunlike_tracker.transport.dtls import DtlsClientContext, DtlsClientSession, DtlsError
 
 Address = tuple[str, int]
+
+# How many indication TransactionIDs to remember, to queue each indication once.
+SEEN_INDICATIONS = 1024
 
 
 class TrackerError(Exception):
@@ -184,18 +202,27 @@ class TrackerClient:
             mtu=settings.mtu,
         )
         self._assoc: _Association | None = None
+        # Held by every request but ATTACH_ACK: one request outstanding (SPEC §4).
         self._lock = asyncio.Lock()
-        self._pending: _Pending | None = None
+        # By TransactionID: the outstanding request and acknowledgements in flight.
+        self._pending: dict[str, _Pending] = {}
         self._addresses: tuple[PeerAddress, ...] = ()
         self.indications: asyncio.Queue[Indication] = asyncio.Queue(maxsize=256)
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._acking: set[str] = set()
         self.reconnect_token: str | None = None
         self.keep_alive: int | None = None
         self.reflexive: PeerAddress | None = None
+        # The tracker's address as resolved for the current association.
+        self.tracker_address: Address | None = None
         # Swarms we joined, with mode and start point, to re-join after a
         # re-CONNECT that did not restore them (a tracker that lost its state).
         self.joined: dict[str, tuple[PeerMode, tuple[Representation, ...]]] = {}
         self.last_connect: Response | None = None
         self.reconnects = 0
+        # Called (under the request lock: do not send from it) after every
+        # successful re-CONNECT; the tracker dropped our unused ICE offers.
+        self.on_reconnect: Callable[[Response], None] | None = None
         self._keepalive_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -211,15 +238,39 @@ class TrackerClient:
         return (name[0], name[1])
 
     async def _open(self) -> None:
+        """A new socket and DTLS association toward the tracker.
+
+        The tracker's name is resolved here, once per association, so that
+        datagrams go to, and are accepted only from, one (ip, port). A
+        specific ``local_host`` picks the address family; the wildcard
+        default takes the resolver's first answer and binds to match it.
+        """
         loop = asyncio.get_running_loop()
-        family = 10 if ":" in self.settings.tracker[0] else 2  # AF_INET6 / AF_INET
-        local = "::" if family == 10 and self.settings.local_host == "0.0.0.0" else None  # noqa: S104
-        assoc = _Association(self._ctx, self.settings.tracker, self._on_message)
-        await loop.create_datagram_endpoint(
-            lambda: assoc,
-            local_addr=(local or self.settings.local_host, 0),
-            family=family,
-        )
+        host, port = self.settings.tracker
+        local_host = self.settings.local_host
+        wildcard = local_host in ("0.0.0.0", "::", "")  # noqa: S104
+        try:
+            infos = await loop.getaddrinfo(
+                host,
+                port,
+                family=socket.AF_UNSPEC if wildcard else _family_of(local_host),
+                type=socket.SOCK_DGRAM,
+            )
+        except OSError as error:
+            raise TrackerUnreachable(f"cannot resolve {host}: {error}") from None
+        if not infos:
+            raise TrackerUnreachable(f"cannot resolve {host}")
+        family, _, _, _, sockaddr = infos[0]
+        tracker = (str(sockaddr[0]), int(sockaddr[1]))
+        if wildcard:
+            local_host = "::" if family == socket.AF_INET6 else "0.0.0.0"  # noqa: S104
+        assoc = _Association(self._ctx, tracker, self._on_message)
+        try:
+            await loop.create_datagram_endpoint(
+                lambda: assoc, local_addr=(local_host, 0), family=family
+            )
+        except OSError as error:
+            raise TrackerUnreachable(f"cannot open a socket for {host}:{port}: {error}") from None
         try:
             await asyncio.wait_for(assoc.ready.wait(), self.settings.handshake_timeout)
         except TimeoutError:
@@ -229,11 +280,16 @@ class TrackerClient:
             assoc.close()
             raise TrackerUnreachable(f"DTLS handshake failed: {assoc.failed}")
         self._assoc = assoc
+        self.tracker_address = tracker
 
     def _drop_association(self) -> None:
         if self._assoc is not None:
             self._assoc.close()
             self._assoc = None
+
+    @property
+    def _live(self) -> bool:
+        return self._assoc is not None and self._assoc.failed is None
 
     # ------------------------------------------------------------------
     # requests
@@ -244,12 +300,12 @@ class TrackerClient:
         except PpspError:
             return
         if isinstance(message, Indication):
-            self._spawn(self._acknowledge(message))
+            self._on_indication(message)
             return
         if not isinstance(message, Response):
             return
-        pending = self._pending
-        if pending is None or message.transaction_id != pending.transaction_id:
+        pending = self._pending.get(message.transaction_id)
+        if pending is None:
             return  # a late answer to a request we gave up on
         index = message.part.index if message.part is not None else 0
         pending.count = message.part.count if message.part is not None else 1
@@ -258,17 +314,32 @@ class TrackerClient:
         if len(pending.parts) >= pending.count:
             pending.done.set()
 
-    async def _acknowledge(self, indication: Indication) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self.indications.put_nowait(indication)
+    def _on_indication(self, indication: Indication) -> None:
+        """Queue an indication the first time it arrives; acknowledge every
+        copy that arrives while no acknowledgement of it is in flight."""
+        key = indication.transaction_id
+        if key in self._seen:
+            self._seen.move_to_end(key)
+        else:
+            with contextlib.suppress(asyncio.QueueFull):
+                self.indications.put_nowait(indication)
+            self._seen[key] = None
+            if len(self._seen) > SEEN_INDICATIONS:
+                self._seen.popitem(last=False)
+        if key not in self._acking:
+            self._acking.add(key)
+            self._spawn(self._acknowledge(key))
+
+    async def _acknowledge(self, indication_id: str) -> None:
+        """ATTACH_ACK outside the request lock, retransmitted on its own."""
         ack = Request(
-            Method.ATTACH_ACK,
-            self.peer_id,
-            new_transaction_id(),
-            indication_id=indication.transaction_id,
+            Method.ATTACH_ACK, self.peer_id, new_transaction_id(), indication_id=indication_id
         )
-        with contextlib.suppress(TrackerError):
-            await self.request(ack, reconnect=False)
+        try:
+            with contextlib.suppress(TrackerError):
+                await self._exchange(ack)
+        finally:
+            self._acking.discard(indication_id)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -279,7 +350,7 @@ class TrackerClient:
         """Send one request and wait for its (merged) response (SPEC §4)."""
         data = encode_request(request)
         pending = _Pending(request.transaction_id)
-        self._pending = pending
+        self._pending[request.transaction_id] = pending
         rto = self.settings.rto
         try:
             for _ in range(self.settings.tries):
@@ -308,26 +379,38 @@ class TrackerClient:
             except PpspError:
                 return parts[0]  # parts that disagree: any part alone is usable (SPEC §4)
         finally:
-            self._pending = None
+            self._pending.pop(request.transaction_id, None)
 
     async def request(self, request: Request, *, reconnect: bool | None = None) -> Response:
-        """Send ``request``; on a lost association re-CONNECT once and retry."""
+        """Send ``request``; if the association or the registration was lost,
+        re-CONNECT once and retry with a fresh TransactionID.
+
+        Recovery needs a CONNECT that succeeded before (``last_connect``):
+        its token or certificate proves the Peer-ID again.
+        """
         allow = self.settings.auto_reconnect if reconnect is None else reconnect
         async with self._lock:
+            allow = allow and request.method is not Method.CONNECT
+            allow = allow and self.last_connect is not None
             try:
                 response = await self._exchange(request)
             except TrackerUnreachable:
-                if not allow or request.method is Method.CONNECT or self.reconnect_token is None:
+                if not allow:
                     raise
                 await self._reconnect_locked()
+                return await self._exchange(_fresh(request))
+            if not allow:
+                return response
+            if response.status == 401 and response.reason == "PeerID Not Owned":
+                await self._reconnect_locked()  # our association was replaced
                 response = await self._exchange(_fresh(request))
-            if allow and response.status == 401 and response.reason == "PeerID Not Owned":
-                await self._reconnect_locked()
+            elif response.status == 403 and response.reason == "Not Connected":
+                await self._reconnect_locked(new_socket=False)  # our registration expired
                 response = await self._exchange(_fresh(request))
         return response
 
-    async def _checked(self, request: Request) -> Response:
-        response = await self.request(request)
+    async def _checked(self, request: Request, *, reconnect: bool | None = None) -> Response:
+        response = await self.request(request, reconnect=reconnect)
         if response.status != 200:
             raise TrackerError(
                 f"{request.method} failed: {response.status} {response.status_text}"
@@ -341,8 +424,8 @@ class TrackerClient:
     # ------------------------------------------------------------------
     async def connect(self, addresses: tuple[PeerAddress, ...] = ()) -> Response:
         """Open the association and CONNECT (SPEC §3)."""
-        self._addresses = addresses
         async with self._lock:
+            self._addresses = addresses
             if self._assoc is None:
                 await self._open()
             response = await self._connect_locked()
@@ -394,11 +477,15 @@ class TrackerClient:
         async with self._lock:
             return await self._reconnect_locked()
 
-    async def _reconnect_locked(self) -> Response:
-        self._drop_association()
-        await self._open()
+    async def _reconnect_locked(self, *, new_socket: bool = True) -> Response:
+        if new_socket or not self._live:
+            self._drop_association()
+            await self._open()
         self.reconnects += 1
-        return await self._connect_locked()
+        response = await self._connect_locked()
+        if self.on_reconnect is not None:
+            self.on_reconnect(response)
+        return response
 
     async def join(
         self,
@@ -455,16 +542,19 @@ class TrackerClient:
             )
         )
 
-    async def disconnect(self, swarm_id: str) -> Response:
+    async def disconnect(self, swarm_id: str, *, reconnect: bool | None = None) -> Response:
         response = await self._checked(
-            Request(Method.DISCONNECT, self.peer_id, new_transaction_id(), swarm_id=swarm_id)
+            Request(Method.DISCONNECT, self.peer_id, new_transaction_id(), swarm_id=swarm_id),
+            reconnect=reconnect,
         )
         if swarm_id in (SWARM_ALL, SWARM_NIL):
             self.joined.clear()
         else:
             self.joined.pop(swarm_id, None)
         if swarm_id == SWARM_NIL:
+            # We left the system: nothing to recover until connect() again.
             self.reconnect_token = None
+            self.last_connect = None
         return response
 
     async def attach(
@@ -490,18 +580,27 @@ class TrackerClient:
             self._keepalive_task = asyncio.ensure_future(self._keepalive())
 
     async def _keepalive(self) -> None:
+        """A STAT_REPORT at the tracker's keep-alive period while in a swarm.
+
+        In REGISTERED (no swarm) nothing is sent: STAT_REPORT is refused there
+        (draft-07 §8.5) and nothing else renews the init timer without side
+        effects. The registration may therefore expire; the next request then
+        gets ``403 Not Connected`` and ``request()`` re-CONNECTs (with the
+        token, inside the tombstone window) and retries it.
+        """
         while not self._closed:
             await asyncio.sleep(self.keep_alive or 25)
             if not self.swarms:
-                continue  # STAT_REPORT is refused in REGISTERED (draft-07 §8.5)
+                continue
             with contextlib.suppress(TrackerError):
                 await self.stat_report()
 
     async def close(self, *, leave: bool = False) -> None:
-        """Stop; with ``leave`` send DISCONNECT nil first (best effort)."""
-        if leave and self._assoc is not None:
+        """Stop; with ``leave`` send DISCONNECT nil first (best effort, and
+        only over a live association: never re-CONNECT just to leave)."""
+        if leave and self._live and self.last_connect is not None:
             with contextlib.suppress(TrackerError):
-                await self.disconnect(SWARM_NIL)
+                await self.disconnect(SWARM_NIL, reconnect=False)
         self._closed = True
         tasks = [t for t in (self._keepalive_task, *self._tasks) if t is not None]
         for task in tasks:
@@ -510,6 +609,15 @@ class TrackerClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._drop_association()
+
+
+def _family_of(host: str) -> int:
+    """The address family of an IP literal; AF_UNSPEC for a name."""
+    try:
+        version = ipaddress.ip_address(host).version
+    except ValueError:
+        return socket.AF_UNSPEC
+    return socket.AF_INET6 if version == 6 else socket.AF_INET
 
 
 def _fresh(request: Request) -> Request:
