@@ -1,8 +1,13 @@
 """A peer: tracker client + ICE offers + peer-to-peer channels (SPEC §6, §7).
 
 The peer keeps a small pool of published offers at the tracker (one in its
-JOIN, the rest in STAT_REPORTs, refreshed before the tracker's 120 s offer
-lifetime runs out). Two ways to a channel, as SPEC §6 describes:
+JOIN, the rest in STAT_REPORTs). An offer is replaced after 90 s, before the
+tracker's 120 s offer lifetime runs out, but its ICE agent stays open until
+240 s after publication: the tracker may hand it out until 120 s, and the
+requester may answer it for 120 s more (the grant). After a re-CONNECT the
+tracker has dropped our unused offers, so the pool is published again.
+
+Two ways to a channel, as SPEC §6 describes:
 
 * ``connect(B)`` with one of B's offers (handed to us in a JOIN/FIND peer
   list): answer it, ATTACH the answer with the OfferID; B accepts it. B made
@@ -11,7 +16,10 @@ lifetime runs out). Two ways to a channel, as SPEC §6 describes:
   with an ATTACH of its own that names our offer id; we accept. We are
   controlling.
 
-Channels that other peers open toward us come out of ``incoming()``.
+Channels that other peers open toward us come out of ``incoming()``; at
+most 8 introductions are worked on at once, more are dropped. An answer that
+names an offer we no longer hold is not dropped: we take the reverse path
+toward its sender (and its ``connect()`` takes the channel that results).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,24 +38,26 @@ from stunlike_tracker.peer.channel import (
     ChannelError,
     IceServers,
     P2PChannel,
+    PendingAnswer,
     PendingOffer,
     answer_offer,
     create_offer,
 )
 from stunlike_tracker.peer.client import ClientSettings, TrackerClient, TrackerError
-from stunlike_tracker.ppsp.messages import (
-    Indication,
-    PeerInfo,
-    PeerMode,
-    PeerNum,
-    Response,
-)
+from stunlike_tracker.ppsp.messages import Indication, PeerInfo, PeerMode, Response
 
 log = logging.getLogger(__name__)
 
 # The tracker drops unused offers after 120 s (docs/PROTOCOL.md); replace ours
-# well before that.
+# well before that ...
 OFFER_REFRESH_AFTER = 90.0
+# ... but keep each open until the tracker's offer lifetime plus the grant's
+# (120 s + 120 s): until then a requester may still answer it.
+OFFER_KEEP_FOR = 240.0
+# Introductions (ICE agent + task each) worked on at once; more are dropped.
+MAX_INTRODUCTIONS = 8
+# Our reverse-path offer ids remembered after we stopped waiting for an answer.
+_SPENT_REVERSE = 256
 
 
 class PeerError(Exception):
@@ -78,6 +89,9 @@ class PeerChannel:
 class _Published:
     pending: PendingOffer
     created: float
+    # No longer counted in the pool (replaced, or dropped by the tracker on a
+    # re-CONNECT), but still answerable until OFFER_KEEP_FOR.
+    retired: bool = False
 
 
 class Peer:
@@ -103,6 +117,10 @@ class Peer:
         self._servers: IceServers | None = None
         self._published: dict[str, _Published] = {}
         self._awaiting_answer: dict[str, asyncio.Future[Indication]] = {}
+        self._spent: OrderedDict[str, None] = OrderedDict()
+        # connect() with B's offer also takes a channel B opens by the reverse path.
+        self._dialing: dict[str, asyncio.Future[P2PChannel]] = {}
+        self._introductions = asyncio.Semaphore(MAX_INTRODUCTIONS)
         self._incoming: asyncio.Queue[PeerChannel] = asyncio.Queue()
         self._channels: list[P2PChannel] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -119,8 +137,9 @@ class Peer:
         return self._servers
 
     async def start(self) -> Response:
+        self.client.on_reconnect = self._on_reconnect
         response = await self.client.connect()
-        host, port = self.client.settings.tracker
+        host, port = self.client.tracker_address or self.client.settings.tracker
         turn = response.turn_servers[0] if response.turn_servers else None
         if self.relay_only and turn is None:
             raise PeerError("relay-only needs TURN credentials, and the tracker gave none")
@@ -158,9 +177,7 @@ class Peer:
     async def join(self, swarm_id: str, mode: PeerMode = PeerMode.LEECH) -> Response:
         first = await self._new_offer()
         try:
-            response = await self.client.join(
-                swarm_id, mode, ice_offer=first.pending.offer, peer_num=PeerNum(30)
-            )
+            response = await self.client.join(swarm_id, mode, ice_offer=first.pending.offer)
         except BaseException:
             await self._discard(first.pending.offer.id)
             raise
@@ -173,7 +190,8 @@ class Peer:
         swarm = swarm_id or self.swarm
         if swarm is None:
             raise PeerError("join a swarm first")
-        response = await self.client.find(swarm, peer_num=PeerNum(30))
+        # The default PeerNum (10): each listed peer's offer is handed to us alone.
+        response = await self.client.find(swarm)
         self._remember(response)
         return response
 
@@ -205,12 +223,15 @@ class Peer:
         if published is not None:
             await published.pending.close()
 
+    def _pool(self) -> int:
+        return sum(not p.retired for p in self._published.values())
+
     async def _top_up(self) -> None:
         """Publish offers (one per STAT_REPORT) until the pool is full."""
         if self.swarm is None:
             return
         async with self._pool_lock:
-            while len(self._published) < self.pool_size and not self._closed:
+            while self._pool() < self.pool_size and not self._closed:
                 published = await self._new_offer()
                 try:
                     await self.client.stat_report(ice_offer=published.pending.offer)
@@ -223,10 +244,22 @@ class Peer:
             await asyncio.sleep(OFFER_REFRESH_AFTER / 3)
             now = time.monotonic()
             for offer_id, published in list(self._published.items()):
-                if now - published.created > OFFER_REFRESH_AFTER:
+                if now - published.created > OFFER_KEEP_FOR:
                     await self._discard(offer_id)
+                elif now - published.created > OFFER_REFRESH_AFTER:
+                    published.retired = True
             with contextlib.suppress(TrackerError, ChannelError):
                 await self._top_up()
+
+    def _on_reconnect(self, response: Response) -> None:
+        """The tracker dropped our unused offers: publish a fresh pool."""
+        for published in self._published.values():
+            published.retired = True
+        self._spawn(self._top_up_quietly())
+
+    async def _top_up_quietly(self) -> None:
+        with contextlib.suppress(TrackerError, ChannelError):
+            await self._top_up()
 
     # ------------------------------------------------------------------
     # channels
@@ -259,9 +292,12 @@ class Peer:
             answer, pending = await answer_offer(
                 offer, self._offer_id(), self.servers, connect_timeout=self.connect_timeout
             )
+            # If B no longer holds that offer, B answers by the reverse path.
+            reverse: asyncio.Future[P2PChannel] = asyncio.get_running_loop().create_future()
+            self._dialing[peer_id] = reverse
             try:
                 await self.client.attach(swarm, peer_id, answer, offer_id=offer.id)
-                channel = await pending
+                channel = await _first_channel(pending, reverse)
             except TrackerError as error:
                 await pending.close()
                 if error.status != 404:
@@ -270,6 +306,9 @@ class Peer:
             except ChannelError as error:
                 await pending.close()
                 raise PeerError(f"no channel to {peer_id}: {error}") from None
+            finally:
+                if self._dialing.get(peer_id) is reverse:
+                    del self._dialing[peer_id]
         if channel is None:
             channel = await self._connect_reverse(swarm, peer_id)
         elapsed = (time.monotonic() - started) * 1000
@@ -293,32 +332,61 @@ class Peer:
             raise PeerError(f"no channel to {peer_id}: {error or type(error).__name__}") from None
         finally:
             self._awaiting_answer.pop(offer_id, None)
+            self._spent[offer_id] = None  # a late answer to it is dropped
+            if len(self._spent) > _SPENT_REVERSE:
+                self._spent.popitem(last=False)
 
     async def _indications(self) -> None:
         while not self._closed:
             indication = await self.client.indications.get()
-            self._spawn(self._on_indication(indication))
+            offer_id = indication.offer_id
+            if offer_id is not None and offer_id in self._awaiting_answer:
+                future = self._awaiting_answer[offer_id]
+                if not future.done() and indication.peer.offer is not None:
+                    future.set_result(indication)  # the answer to our reverse offer
+                continue
+            if self._introductions.locked():
+                log.info(
+                    "%d introductions in progress: dropped one from %s",
+                    MAX_INTRODUCTIONS,
+                    indication.peer.peer_id,
+                )
+                continue
+            await self._introductions.acquire()
+            self._spawn(self._introduce(indication))
+
+    async def _introduce(self, indication: Indication) -> None:
+        try:
+            await self._on_indication(indication)
+        finally:
+            self._introductions.release()
 
     async def _on_indication(self, indication: Indication) -> None:
         remote = indication.peer
         if remote.peer_id is None or remote.offer is None:
             return
         offer_id = indication.offer_id
-        if offer_id is not None and offer_id in self._awaiting_answer:
-            future = self._awaiting_answer[offer_id]
-            if not future.done():
-                future.set_result(indication)
-            return
         try:
-            if offer_id is not None:
-                channel = await self._accept(offer_id, indication)
-            else:
+            if offer_id is None:
                 channel = await self._answer_reverse(indication)
-        except (ChannelError, TrackerError) as error:
+            elif offer_id in self._published:
+                channel = await self._accept(offer_id, indication)
+            elif offer_id in self._spent:
+                log.info("late answer from %s to our offer %s", remote.peer_id, offer_id)
+                return
+            else:
+                # An answer to an offer we closed: offer ourselves by the reverse path.
+                channel = await self._connect_reverse(indication.swarm_id, remote.peer_id)
+        except (ChannelError, TrackerError, PeerError) as error:
             log.info("introduction from %s failed: %s", remote.peer_id, error)
             return
-        if channel is not None:
-            self._keep(channel)
+        if channel is None:
+            return
+        self._keep(channel)
+        dialing = self._dialing.get(remote.peer_id)
+        if offer_id is None and dialing is not None and not dialing.done():
+            dialing.set_result(channel)  # our connect() to this peer takes it
+        else:
             await self._incoming.put(PeerChannel(remote.peer_id, channel))
 
     async def _accept(self, offer_id: str, indication: Indication) -> P2PChannel | None:
@@ -326,7 +394,7 @@ class Peer:
         published = self._published.pop(offer_id, None)
         if published is None or indication.peer.offer is None:
             return None
-        self._spawn(self._top_up())
+        self._spawn(self._top_up_quietly())
         return await published.pending.accept_answer(
             indication.peer.offer, connect_timeout=self.connect_timeout
         )
@@ -347,3 +415,29 @@ class Peer:
         except BaseException:
             await pending.close()
             raise
+
+
+async def _first_channel(pending: PendingAnswer, reverse: asyncio.Future[P2PChannel]) -> P2PChannel:
+    """The channel our answer opens, or else the one the other side opens by
+    the reverse path, whichever comes first (the other attempt is closed)."""
+
+    async def answered() -> P2PChannel:
+        return await pending
+
+    waiter = asyncio.ensure_future(answered())
+    try:
+        await asyncio.wait({waiter, reverse}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not waiter.done():
+            waiter.cancel()
+    with contextlib.suppress(asyncio.CancelledError, ChannelError):
+        await waiter
+    if not waiter.cancelled() and waiter.exception() is None:
+        if reverse.done():  # both opened at once: keep ours
+            with contextlib.suppress(ChannelError):
+                await reverse.result().close(linger=0)
+        return waiter.result()
+    if reverse.done():
+        await pending.close()
+        return reverse.result()
+    return waiter.result()  # raises our attempt's ChannelError

@@ -4,9 +4,10 @@ and exchange data over the encrypted channel (SPEC §6, §7; issue 4)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,8 +16,17 @@ import pytest
 import pytest_asyncio
 
 from stunlike_tracker.core.config import TrackerConfig, TurnConfig
+from stunlike_tracker.peer import peer as peer_module
 from stunlike_tracker.peer.peer import Peer, PeerChannel
-from stunlike_tracker.ppsp.messages import PeerMode
+from stunlike_tracker.ppsp.messages import (
+    IceOffer,
+    Indication,
+    Method,
+    PeerInfo,
+    PeerMode,
+    Request,
+    Response,
+)
 from stunlike_tracker.server.app import RunningServer
 from tests.coturn import Coturn, running_coturn
 from tests.integration.support import Pki, client_settings, serve
@@ -149,3 +159,103 @@ async def test_relay_only_through_coturn_with_tracker_credentials(pki: Pki, cotu
         others = asyncio.all_tasks() - {asyncio.current_task()}
         if others:
             await asyncio.wait(others, timeout=5)
+
+
+async def _until(condition: Callable[[], bool], within: float, what: str) -> None:
+    """Wait (bounded) for a condition that the peer's own timers bring about."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.asyncio
+async def test_a_replaced_offer_stays_answerable(
+    peers: Peers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tracker hands an offer out for 120 s and the grant lasts 120 s more:
+    an offer replaced in the pool (after 90 s; 0.3 s here) must still work."""
+    monkeypatch.setattr(peer_module, "OFFER_REFRESH_AFTER", 0.3)
+    monkeypatch.setattr(peer_module, "OFFER_KEEP_FOR", 60.0, raising=False)
+    seeder = await peers.start("seeder", mode=PeerMode.SEED, pool_size=1)
+    leecher = await peers.start("leecher", connect_timeout=5.0)
+    offer = leecher.known["seeder"].offer
+    assert offer is not None
+    await _until(
+        lambda: bool(set(seeder._published) - {offer.id}), 5.0, "the seeder's offer was replaced"
+    )
+    out, inc = await asyncio.gather(leecher.connect("seeder"), first_incoming(seeder))
+    await exchange(out, inc)
+    assert offer.id not in seeder._published  # answered through the kept offer
+
+
+@pytest.mark.asyncio
+async def test_an_answer_to_a_closed_offer_takes_the_reverse_path(peers: Peers) -> None:
+    seeder = await peers.start("seeder", mode=PeerMode.SEED, pool_size=1)
+    leecher = await peers.start("leecher", connect_timeout=5.0)
+    offer = leecher.known["seeder"].offer
+    assert offer is not None
+    await seeder._discard(offer.id)  # as if closed long ago
+    out, inc = await asyncio.gather(leecher.connect("seeder"), first_incoming(seeder))
+    await exchange(out, inc)
+    assert out.channel.ice_role == "controlled"  # we answered the seeder's fresh offer
+
+
+@pytest.mark.asyncio
+async def test_a_reconnect_publishes_the_pool_again(peers: Peers, server: RunningServer) -> None:
+    seeder = await peers.start("seeder", mode=PeerMode.SEED, pool_size=2)
+    store = server.tracker.store
+    assert store.offer_count("seeder", time.monotonic()) == 2
+    await seeder.client.reconnect()  # the tracker drops the unused offers
+    await seeder._top_up()  # waits for the top-up the re-CONNECT started
+    assert store.offer_count("seeder", time.monotonic()) == 2
+
+
+@pytest.mark.asyncio
+async def test_join_and_find_ask_for_the_default_peer_count(peers: Peers) -> None:
+    await peers.start("seeder", mode=PeerMode.SEED)
+    leecher = await peers.start("leecher")
+    sent: list[Request] = []
+    original = leecher.client.request
+
+    async def spy(request: Request, *, reconnect: bool | None = None) -> Response:
+        sent.append(request)
+        return await original(request, reconnect=reconnect)
+
+    leecher.client.request = spy  # type: ignore[method-assign]
+    await leecher.join("other")
+    await leecher.find()
+    peer_nums = [(r.method, r.peer_num) for r in sent if r.method in (Method.JOIN, Method.FIND)]
+    assert peer_nums == [(Method.JOIN, None), (Method.FIND, None)]
+
+
+@pytest.mark.asyncio
+async def test_concurrent_introductions_are_capped(
+    server: RunningServer, pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    peer = Peer(client_settings(server, pki), "busy", lan_mode=True)
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def slow(indication: Indication) -> None:
+        started.append(indication.transaction_id)
+        await release.wait()
+        return None
+
+    peer._answer_reverse = slow  # type: ignore[method-assign]
+    offer = IceOffer("o-1", "ufrag", "p" * 22)
+    answered: asyncio.Future[Indication] = asyncio.get_running_loop().create_future()
+    peer._awaiting_answer["mine"] = answered
+    for i in range(10):
+        peer.client.indications.put_nowait(Indication(f"i{i}", "s", PeerInfo(f"p{i}", offer=offer)))
+    # Then the answer to an offer of ours: once it is through, so are the ten.
+    peer.client.indications.put_nowait(Indication("a", "s", PeerInfo("q", offer=offer), "mine"))
+    caplog.set_level(logging.INFO, logger="stunlike_tracker.peer.peer")
+    peer._spawn(peer._indications())
+    try:
+        await asyncio.wait_for(answered, 2.0)
+        assert len(started) == 8
+        assert sum("dropped" in r.getMessage() for r in caplog.records) == 2
+    finally:
+        release.set()
+        await peer.close(leave=False)
