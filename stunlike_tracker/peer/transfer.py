@@ -34,6 +34,8 @@ from stunlike_tracker.ppsp.messages import PeerMode
 
 CHUNK = 256 * 1024
 MAX_HEADER = 4096
+# A leecher asks the tracker for seeders again at most this often.
+FIND_INTERVAL = 2.0
 
 
 class TransferError(Exception):
@@ -124,27 +126,31 @@ async def serve_channel(channel: PeerChannel, path: Path, info: FileInfo) -> Non
 
 
 async def fetch(channel: PeerChannel, out: Path, progress: bool = True) -> FileInfo:
-    """Leecher side: fetch into ``out`` and verify the hash."""
+    """Leecher side: fetch into ``out`` and verify the hash (no ``.part``
+    file is left behind on failure)."""
     await channel.send(b"GET")
     info = FileInfo.decode_untrusted(await asyncio.wait_for(channel.recv(), 30))
     digest = hashlib.sha256()
     bar = Progress(info.size) if progress else None
     received = 0
     partial = out.with_name(out.name + ".part")
-    with partial.open("wb") as handle:
-        while received < info.size:
-            block = await asyncio.wait_for(channel.recv(), 30)
-            if not block or received + len(block) > info.size:
-                raise TransferError("seeder sent more or less than announced")
-            handle.write(block)
-            digest.update(block)
-            received += len(block)
-            if bar is not None:
-                bar.update(received)
-    if digest.hexdigest() != info.sha256:
+    try:
+        with partial.open("wb") as handle:
+            while received < info.size:
+                block = await asyncio.wait_for(channel.recv(), 30)
+                if not block or received + len(block) > info.size:
+                    raise TransferError("seeder sent more or less than announced")
+                handle.write(block)
+                digest.update(block)
+                received += len(block)
+                if bar is not None:
+                    bar.update(received)
+        if digest.hexdigest() != info.sha256:
+            raise TransferError(f"hash mismatch: got {digest.hexdigest()}, want {info.sha256}")
+        partial.replace(out)
+    except BaseException:
         partial.unlink(missing_ok=True)
-        raise TransferError(f"hash mismatch: got {digest.hexdigest()}, want {info.sha256}")
-    partial.replace(out)
+        raise
     with contextlib.suppress(ChannelError):
         await channel.send(b"DONE")
     return info
@@ -176,12 +182,17 @@ async def seed(peer: Peer, swarm: str, path: Path, stop: asyncio.Event) -> None:
 
 
 async def leech(peer: Peer, swarm: str, out: Path, give_up_after: float) -> dict[str, object]:
+    """Try each seeder the tracker listed; ask it for more (FIND) only when
+    none is left to try, at most every FIND_INTERVAL seconds."""
     deadline = time.monotonic() + give_up_after
     response = await peer.join(swarm, PeerMode.LEECH)
+    looked_up = time.monotonic()
     last_error = "no seeder in the swarm"
-    while time.monotonic() < deadline:
+    while True:
         seeders = [p.peer_id for p in response.peers if p.mode is PeerMode.SEED and p.peer_id]
         for seeder in seeders:
+            if time.monotonic() >= deadline:
+                break
             try:
                 channel = await peer.connect(seeder)
             except PeerError as error:
@@ -189,8 +200,10 @@ async def leech(peer: Peer, swarm: str, out: Path, give_up_after: float) -> dict
                 continue
             try:
                 info = await fetch(channel, out)
-            except (ChannelError, TimeoutError) as error:
-                last_error = f"transfer from {seeder} broke: {error or type(error).__name__}"
+            except (ChannelError, TimeoutError, TransferError) as error:
+                last_error = f"transfer from {seeder} failed: {error or type(error).__name__}"
+                with contextlib.suppress(ChannelError):
+                    await channel.close()
                 continue
             pair = channel.selected_pair_types()
             return {
@@ -201,8 +214,12 @@ async def leech(peer: Peer, swarm: str, out: Path, give_up_after: float) -> dict
                 "connect_ms": round(channel.connect_ms or 0.0, 1),
                 "pair_type": "/".join(pair) if pair else None,
             }
-        await asyncio.sleep(1.0)  # poll the tracker for seeders, not for readiness
+        # Poll the tracker for seeders (not for readiness), within the deadline.
+        await asyncio.sleep(max(0.0, min(looked_up + FIND_INTERVAL, deadline) - time.monotonic()))
+        if time.monotonic() >= deadline:
+            break
         response = await peer.find(swarm)
+        looked_up = time.monotonic()
     raise TransferError(f"gave up after {give_up_after:.0f} s: {last_error}")
 
 
