@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import signal
 import sys
 import tomllib
+import typing
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,19 +65,53 @@ def _load_config(path: Path | None) -> dict[str, Any]:
     return data
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _config_value(key: str, value: object, hint: object) -> object:
+    """A [tracker] value of the config file, checked against the field's type."""
+    if hint is bool:
+        want = "true or false"
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        want = "an integer"
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        want = "a number"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        want = "a string"
+        if isinstance(value, str):
+            return value
+    elif hint == frozenset[str] | None:
+        want = "a list of strings"
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return frozenset(value)
+    elif hint == tuple[float, ...]:
+        want = "a list of numbers"
+        if isinstance(value, list) and all(_is_number(v) for v in value):
+            return tuple(float(v) for v in value)
+    else:
+        raise UsageError(f"[tracker] setting {key!r} cannot be set in a config file")
+    raise UsageError(f"[tracker] {key} must be {want}, got {type(value).__name__}")
+
+
 def _tracker_config(table: dict[str, Any], args: argparse.Namespace) -> TrackerConfig:
     """[tracker] keys of the config file are TrackerConfig fields; flags win."""
-    known = {f.name for f in fields(TrackerConfig)} - {"turn", "allowed_swarms"}
+    hints = typing.get_type_hints(TrackerConfig)
     values: dict[str, Any] = {}
     for key, value in table.items():
         name = key.replace("-", "_")
-        if name not in known:
+        if name not in hints or name == "turn":
             raise UsageError(f"unknown [tracker] setting {key!r}")
-        values[name] = value
-    swarms = table.get("allowed_swarms", table.get("allowed-swarms"))
+        values[name] = _config_value(key, value, hints[name])
+    if args.allow_swarm:
+        values["allowed_swarms"] = frozenset(args.allow_swarm)
     config = TrackerConfig(**values)
-    if swarms is not None:
-        config = replace(config, allowed_swarms=frozenset(str(s) for s in swarms))
     if args.lan:
         config = replace(config, lan_mode=True)
     secrets = [s.encode() for s in args.turn_secret or ()]
@@ -190,35 +226,53 @@ def _describe(method: str, response: Any) -> str:
     return " ".join(parts)
 
 
+_STEPS = ("join", "find", "stat", "disconnect", "reconnect", "wait")
+
+
+def _check_step(step: str) -> tuple[str, str, str]:
+    """``name:arg:extra`` of a client step, or a one-line usage error."""
+    name, _, rest = step.partition(":")
+    arg, _, extra = rest.partition(":")
+    if name not in _STEPS or (name in ("join", "find", "disconnect", "wait") and not arg):
+        raise UsageError(f"unknown step {step!r} (see --help)")
+    if name == "find" and extra and not extra.isdigit():
+        raise UsageError(f"bad step {step!r}: the peer count must be a number")
+    if name == "wait":
+        try:
+            seconds = float(arg)
+        except ValueError:
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise UsageError(f"bad step {step!r}: wait takes SECONDS")
+    return name, arg, extra
+
+
 async def _client(args: argparse.Namespace) -> int:
     from stunlike_tracker.peer.client import TrackerClient, TrackerError
     from stunlike_tracker.ppsp.messages import PeerMode, PeerNum
 
+    steps = [_check_step(step) for step in args.steps]  # before any traffic
     client = TrackerClient(_client_settings(args), args.peer_id)
     failures = 0
     try:
         print(_describe("CONNECT", await client.connect()), flush=True)
-        for step in args.steps:
-            name, _, rest = step.partition(":")
-            arg, _, extra = rest.partition(":")
+        for name, arg, extra in steps:
             try:
-                if name == "join" and arg:
+                if name == "join":
                     mode = PeerMode.SEED if extra.upper() in ("SEED", "SEEDER") else PeerMode.LEECH
                     response = await client.join(arg, mode)
-                elif name == "find" and arg:
-                    count = int(extra) if extra.isdigit() else None
-                    response = await client.find(arg, peer_num=PeerNum(count) if count else None)
+                elif name == "find":
+                    count = PeerNum(int(extra)) if extra else None
+                    response = await client.find(arg, peer_num=count)
                 elif name == "stat":
                     response = await client.stat_report()
-                elif name == "disconnect" and arg:
+                elif name == "disconnect":
                     response = await client.disconnect(arg)
                 elif name == "reconnect":
                     response = await client.reconnect()
-                elif name == "wait" and arg:
+                else:
                     await asyncio.sleep(float(arg))
                     continue
-                else:
-                    raise UsageError(f"unknown step {step!r} (see --help)")
             except TrackerError as error:
                 failures += 1
                 if error.response is None:
@@ -256,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--turn-ttl", type=int, default=600, help="credential lifetime, s")
     serve.add_argument("--cookie-secret", help="DTLS cookie secret shared by tracker nodes")
+    serve.add_argument(
+        "--allow-swarm",
+        action="append",
+        metavar="ID",
+        help="closed tracker: accept only these SwarmIDs (repeatable; replaces the config's)",
+    )
 
     certs = sub.add_parser("certs", help="development certificates")
     certs_sub = certs.add_subparsers(dest="certs_command", required=True)
