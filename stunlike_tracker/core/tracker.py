@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import secrets
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -60,6 +61,8 @@ from stunlike_tracker.ppsp.messages import (
     Indication,
     Method,
     NatAbility,
+    Part,
+    PeerAddress,
     PeerInfo,
     PeerMode,
     Request,
@@ -76,9 +79,28 @@ from stunlike_tracker.store.records import (
     PeerRecord,
 )
 
-# Bytes of a response or indication besides its one PeerInfo, at the most
-# (64-character ids, a 5-digit Part): what a PeerInfo may not take.
-_DOCUMENT_SKELETON = 400
+
+def _document_skeleton() -> int:
+    """Bytes of a response part or an indication besides its one PeerInfo, at
+    the most (64-character ids, 5-digit Part numbers): what a PeerInfo must
+    leave free of the datagram budget."""
+    longest = "x" * 64
+    part = Response(
+        status=Status.OK,
+        transaction_id=longest,
+        reason="OK",
+        swarm_ids=(longest,),
+        part=Part(65534, 65535),
+        peers=(PeerInfo(peer_id="p"),),
+    )
+    indication = Indication(
+        transaction_id=longest, swarm_id=longest, offer_id=longest, peer=PeerInfo(peer_id="p")
+    )
+    bare_info = len(peer_info_xml(PeerInfo(peer_id="p")).encode())
+    return max(len(encode_response(part)), len(encode_indication(indication))) - bare_info
+
+
+_DOCUMENT_SKELETON = _document_skeleton()
 
 # How many expired peers one timer tick retires at most (bounded work).
 _EXPIRE_BATCH = 1000
@@ -95,6 +117,16 @@ class _Answer:
 
 def _digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+def _least_needed(candidates: tuple[PeerAddress, ...]) -> PeerAddress:
+    """The candidate to drop first when an offer must shrink: the lowest
+    priority one of a type that has others, so that host, reflexive and
+    relayed candidates each survive as long as possible (a relayed one is
+    what the hardest NAT pairs need, though its priority is the lowest)."""
+    counts = Counter(c.type for c in candidates)
+    spare = [c for c in candidates if counts[c.type] > 1] or list(candidates)
+    return min(spare, key=lambda c: c.priority or 0)
 
 
 def _same(presented: bytes, stored: bytes | None) -> bool:
@@ -297,10 +329,8 @@ class Tracker:
                 return clean
             if not clean.candidates:
                 return None  # credentials alone are too large: not usable
-            ranked = sorted(clean.candidates, key=lambda c: c.priority or 0)
-            clean = replace(
-                clean, candidates=tuple(c for c in clean.candidates if c is not ranked[0])
-            )
+            worst = _least_needed(clean.candidates)
+            clean = replace(clean, candidates=tuple(c for c in clean.candidates if c is not worst))
 
     def _peer_info(self, record: PeerRecord, mode: PeerMode, offer: IceOffer | None) -> PeerInfo:
         """How a peer is listed: its REFLEXIVE address, then either its offer or

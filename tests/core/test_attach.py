@@ -362,3 +362,34 @@ def test_reverse_path_target_answers_the_requesters_offer() -> None:
         ice_offer=make_offer("c-answer"),
     )
     assert Harness.response_in(h.raw(c, encode_request(forged)), c).status == 404
+
+
+def test_trimming_an_offer_keeps_one_candidate_of_each_type() -> None:
+    """The relayed candidate has the lowest priority but is what the hardest
+    NAT pairs need: trimming drops spare candidates of a type first."""
+    h = Harness()
+    b, _ = h.connected("B")
+
+    def cand(ip: str, kind: AddressType, priority: int) -> PeerAddress:
+        return PeerAddress(AddrType.IPV4, ip, 40000, kind, priority, "0123456789abcdef" * 2)
+
+    offer = IceOffer(
+        id="o1",
+        ufrag="abcd",
+        pwd="p" * 22,
+        fingerprint="sha-256 " + ":".join(["AB"] * 32),
+        candidates=(
+            cand("10.0.1.2", AddressType.HOST, 2130706431),
+            cand("10.0.2.2", AddressType.HOST, 2130706175),
+            cand("10.0.3.2", AddressType.HOST, 2130705919),
+            cand("203.0.113.10", AddressType.REFLEXIVE, 1694498815),
+            cand("203.0.113.3", AddressType.RELAYED, 16777215),
+        ),
+    )
+    assert h.join(b, "B", "x", PeerMode.SEED, ice_offer=offer).status == 200
+    a, _ = h.connected("A")
+    (info,) = h.join(a, "A", "x").peers
+    assert info.offer is not None and len(info.offer.candidates) < 5
+    kinds = [c.type for c in info.offer.candidates]
+    assert set(kinds) == {AddressType.HOST, AddressType.REFLEXIVE, AddressType.RELAYED}
+    assert info.offer.candidates[0].ip == "10.0.1.2"  # the best host stays
