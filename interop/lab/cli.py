@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     mx.add_argument("--no-relay", action="store_true", help="the same as --relay off")
     mx.add_argument("--types", nargs="+", choices=NAT_TYPES, default=list(matrix.MATRIX_TYPES))
     mx.add_argument(
-        "--timeout", type=float, help="ICE check budget per pair, s (5; 30 with --loss)"
+        "--timeout", type=float, help="ICE check budget per pair, s (5; 60 with --loss)"
     )
     mx.add_argument("--loss", type=int, default=0, metavar="PCT")
     mx.add_argument("--no-shared", action="store_true")
@@ -236,7 +236,7 @@ def _matrix(args: argparse.Namespace) -> int:
     relay_modes = {"off": (False,), "on": (True,), "both": (False, True)}[relay]
     if args.timeout is None:
         # Lost checks cost retransmissions: give ICE more time under loss.
-        args.timeout = 30.0 if args.loss else 5.0
+        args.timeout = 60.0 if args.loss else 5.0
     if args.json and not args.png:
         args.png = args.json.with_suffix(".png")
     shared = not args.no_shared
