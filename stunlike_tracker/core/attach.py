@@ -109,6 +109,14 @@ class PendingAttaches:
             heapq.heappush(self._heap, (pending.deadline(self._timeout), indication_id))
         return resend, expired
 
+    def drop_requested_by(self, peer_id: str) -> int:
+        """Forget introductions ``peer_id`` asked for (it re-CONNECTed: their
+        answers would go to a dead session). O(in flight), on CONNECT only."""
+        mine = [i for i, p in self._by_id.items() if p.requester_id == peer_id]
+        for indication_id in mine:
+            self.pop(indication_id)
+        return len(mine)
+
     def retarget(self, peer_id: str, session_id: str, node_id: str) -> list[PendingAttach]:
         """The target re-CONNECTed on a new session: send there, now."""
         moved = self.targeting(peer_id)

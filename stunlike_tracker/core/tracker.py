@@ -421,6 +421,9 @@ class Tracker:
             reconnect_token=token,
         )
         response = replace(response, swarm_ids=self._fitting_swarm_ids(response, restored))
+        # Its own ATTACHes in flight are dropped: their answers would go to the
+        # old session, and they would block the retry as Target Busy.
+        self.attaches.drop_requested_by(request.peer_id)
         # Introductions on their way to this peer follow it to its new session.
         resend = tuple(
             Transmit(p.target_session, (p.datagram,), p.target_node)

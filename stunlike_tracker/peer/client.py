@@ -276,6 +276,9 @@ class TrackerClient:
         except TimeoutError:
             assoc.close()
             raise TrackerUnreachable("DTLS handshake timed out") from None
+        except BaseException:  # cancelled: no socket may outlive us
+            assoc.close()
+            raise
         if assoc.failed is not None:
             assoc.close()
             raise TrackerUnreachable(f"DTLS handshake failed: {assoc.failed}")
@@ -390,7 +393,8 @@ class TrackerClient:
         """
         allow = self.settings.auto_reconnect if reconnect is None else reconnect
         async with self._lock:
-            allow = allow and request.method is not Method.CONNECT
+            # A closed client never registers again behind its owner's back.
+            allow = allow and request.method is not Method.CONNECT and not self._closed
             allow = allow and self.last_connect is not None
             try:
                 response = await self._exchange(request)
@@ -478,6 +482,8 @@ class TrackerClient:
             return await self._reconnect_locked()
 
     async def _reconnect_locked(self, *, new_socket: bool = True) -> Response:
+        if self._closed:
+            raise TrackerUnreachable("the client is closed")
         if new_socket or not self._live:
             self._drop_association()
             await self._open()
@@ -598,10 +604,10 @@ class TrackerClient:
     async def close(self, *, leave: bool = False) -> None:
         """Stop; with ``leave`` send DISCONNECT nil first (best effort, and
         only over a live association: never re-CONNECT just to leave)."""
-        if leave and self._live and self.last_connect is not None:
+        already_closed, self._closed = self._closed, True
+        if leave and not already_closed and self._live and self.last_connect is not None:
             with contextlib.suppress(TrackerError):
                 await self.disconnect(SWARM_NIL, reconnect=False)
-        self._closed = True
         tasks = [t for t in (self._keepalive_task, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -621,5 +627,10 @@ def _family_of(host: str) -> int:
 
 
 def _fresh(request: Request) -> Request:
-    """The same request with a new TransactionID, for a new session."""
+    """The same request with a new TransactionID, for a new session. A
+    STAT_REPORT drops its offer: the tracker cleared our offers on the
+    re-CONNECT, that one may already have been handed out, and the peer
+    publishes a fresh pool after a re-CONNECT anyway."""
+    if request.method is Method.STAT_REPORT:
+        return replace(request, transaction_id=new_transaction_id(), ice_offer=None)
     return replace(request, transaction_id=new_transaction_id())

@@ -289,9 +289,12 @@ class Peer:
         self.known[peer_id] = replace(info, offer=None)  # an offer is answered once
         channel: P2PChannel | None = None
         if offer is not None:
-            answer, pending = await answer_offer(
-                offer, self._offer_id(), self.servers, connect_timeout=self.connect_timeout
-            )
+            try:
+                answer, pending = await answer_offer(
+                    offer, self._offer_id(), self.servers, connect_timeout=self.connect_timeout
+                )
+            except ChannelError as error:  # an unusable offer, or gathering failed
+                raise PeerError(f"cannot answer {peer_id}'s offer: {error}") from None
             # If B no longer holds that offer, B answers by the reverse path.
             reverse: asyncio.Future[P2PChannel] = asyncio.get_running_loop().create_future()
             self._dialing[peer_id] = reverse
@@ -306,6 +309,9 @@ class Peer:
             except ChannelError as error:
                 await pending.close()
                 raise PeerError(f"no channel to {peer_id}: {error}") from None
+            except BaseException:  # cancelled: release the ICE agent
+                await pending.close()
+                raise
             finally:
                 if self._dialing.get(peer_id) is reverse:
                     del self._dialing[peer_id]
@@ -316,7 +322,10 @@ class Peer:
         return PeerChannel(peer_id, channel, elapsed)
 
     async def _connect_reverse(self, swarm: str, peer_id: str) -> P2PChannel:
-        pending = await create_offer(self._offer_id(), self.servers)
+        try:
+            pending = await create_offer(self._offer_id(), self.servers)
+        except ChannelError as error:  # gathering failed (no relay in relay-only, ...)
+            raise PeerError(f"no offer for {peer_id}: {error}") from None
         offer_id = pending.offer.id
         answered: asyncio.Future[Indication] = asyncio.get_running_loop().create_future()
         self._awaiting_answer[offer_id] = answered
@@ -329,7 +338,12 @@ class Peer:
             )
         except (TrackerError, ChannelError, TimeoutError) as error:
             await pending.close()
-            raise PeerError(f"no channel to {peer_id}: {error or type(error).__name__}") from None
+            raise PeerError(
+                f"no channel to {peer_id}: {str(error) or type(error).__name__}"
+            ) from None
+        except BaseException:  # cancelled: release the ICE agent
+            await pending.close()
+            raise
         finally:
             self._awaiting_answer.pop(offer_id, None)
             self._spent[offer_id] = None  # a late answer to it is dropped
@@ -395,9 +409,13 @@ class Peer:
         if published is None or indication.peer.offer is None:
             return None
         self._spawn(self._top_up_quietly())
-        return await published.pending.accept_answer(
-            indication.peer.offer, connect_timeout=self.connect_timeout
-        )
+        try:
+            return await published.pending.accept_answer(
+                indication.peer.offer, connect_timeout=self.connect_timeout
+            )
+        except BaseException:  # an unusable answer must not leak the agent
+            await published.pending.close()
+            raise
 
     async def _answer_reverse(self, indication: Indication) -> P2PChannel | None:
         """Someone sent us their own offer: answer it with an ATTACH of ours."""

@@ -248,7 +248,7 @@ async def run_peer_command(args: argparse.Namespace, settings: ClientSettings) -
         else:
             print(f"fetched {args.leech} ({result['bytes']} bytes, sha256 verified)", flush=True)
         return 0
-    except (TransferError, TrackerError, PeerError, OSError) as error:
+    except (TransferError, TrackerError, PeerError, ChannelError, OSError) as error:
         if args.json:
             print(json.dumps({"outcome": "failed", "detail": str(error)}), flush=True)
         print(f"stunlike-tracker: {error}", file=sys.stderr)

@@ -393,3 +393,18 @@ def test_trimming_an_offer_keeps_one_candidate_of_each_type() -> None:
     kinds = [c.type for c in info.offer.candidates]
     assert set(kinds) == {AddressType.HOST, AddressType.REFLEXIVE, AddressType.RELAYED}
     assert info.offer.candidates[0].ip == "10.0.1.2"  # the best host stays
+
+
+def test_a_requester_that_reconnects_can_attach_again_at_once() -> None:
+    h = Harness()
+    b, _ = h.connected("B")
+    h.join(b, "B", "x", PeerMode.SEED)
+    a, token = h.connected("A")
+    h.join(a, "A", "x")
+    assert Harness.indications_in(attach(h, a, None), b)  # in flight; B does not ack
+    a2 = h.session()
+    assert h.send(a2, Request(Method.CONNECT, "A", "rc", reconnect_token=token)).status == 200
+    again = Request(
+        Method.ATTACH, "A", "retry", swarm_id="x", target_peer_id="B", ice_offer=make_offer("a1")
+    )
+    assert Harness.indications_in(h.raw(a2, encode_request(again)), b)  # not Target Busy
