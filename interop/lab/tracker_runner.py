@@ -94,7 +94,8 @@ class TrackerPairRunner:
         # Two connection attempts (offer, then reverse ATTACH) and their setup.
         give_up = 2 * timeout + 6
         try:
-            _read_line(seeder, "seeding ", 30)
+            # The seeder CONNECTs, gathers and JOINs first: slow under loss.
+            _read_line(seeder, "seeding ", 30 + 2 * timeout)
             started = time.monotonic()
             leecher = lab.run(
                 leecher_host,
