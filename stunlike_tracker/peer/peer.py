@@ -121,7 +121,8 @@ class Peer:
         # connect() with B's offer also takes a channel B opens by the reverse path.
         self._dialing: dict[str, asyncio.Future[P2PChannel]] = {}
         self._introductions = asyncio.Semaphore(MAX_INTRODUCTIONS)
-        self._incoming: asyncio.Queue[PeerChannel] = asyncio.Queue()
+        # None is the end-of-stream mark that close() puts in.
+        self._incoming: asyncio.Queue[PeerChannel | None] = asyncio.Queue()
         self._channels: list[P2PChannel] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._pool_lock = asyncio.Lock()
@@ -152,6 +153,7 @@ class Peer:
 
     async def close(self, *, leave: bool = True) -> None:
         self._closed = True
+        self._incoming.put_nowait(None)  # ends every incoming() loop
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -238,10 +240,14 @@ class Peer:
                 except TrackerError:
                     await self._discard(published.pending.offer.id)
                     return
+                # Lifetimes count from when the tracker has it, not from gathering.
+                published.created = time.monotonic()
 
     async def _refresh_offers(self) -> None:
+        # A short tick, so offers retire close to OFFER_REFRESH_AFTER and the
+        # pool is topped up before the tracker's 120 s lifetime runs out.
         while not self._closed:
-            await asyncio.sleep(OFFER_REFRESH_AFTER / 3)
+            await asyncio.sleep(OFFER_REFRESH_AFTER / 9)
             now = time.monotonic()
             for offer_id, published in list(self._published.items()):
                 if now - published.created > OFFER_KEEP_FOR:
@@ -265,8 +271,13 @@ class Peer:
     # channels
     # ------------------------------------------------------------------
     async def incoming(self) -> AsyncIterator[PeerChannel]:
-        while not self._closed:
-            yield await self._incoming.get()
+        """Channels other peers open toward us, until close()."""
+        while True:
+            channel = await self._incoming.get()
+            if channel is None:
+                self._incoming.put_nowait(None)  # for any other consumer
+                return
+            yield channel
 
     def _keep(self, channel: P2PChannel) -> None:
         """Remember open channels so close() can close them."""

@@ -259,3 +259,17 @@ async def test_concurrent_introductions_are_capped(
     finally:
         release.set()
         await peer.close(leave=False)
+
+
+@pytest.mark.asyncio
+async def test_incoming_ends_when_the_peer_closes(server: RunningServer, pki: Pki) -> None:
+    peer = Peer(client_settings(server, pki), "lonely", lan_mode=True)
+    await peer.start()
+    await peer.join("quiet", PeerMode.SEED)
+
+    async def consume() -> int:
+        return len([channel async for channel in peer.incoming()])
+
+    consumer = asyncio.ensure_future(consume())
+    await peer.close()
+    assert await asyncio.wait_for(consumer, 5) == 0
