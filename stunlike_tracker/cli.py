@@ -381,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "certs":
             return _certs(args)
         if args.command == "lab":
-            from interop.lab.cli import main as lab_main
+            from stunlike_tracker.lab.cli import main as lab_main
 
             return lab_main(list(args.lab_args))
         runner = {"serve": _serve, "client": _client, "peer": _peer}[args.command]

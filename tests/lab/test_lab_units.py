@@ -7,15 +7,15 @@ lab itself.
 from __future__ import annotations
 
 import json
-import struct
-import zlib
+import xml.etree.ElementTree as ET  # parses our own output
 from pathlib import Path
 
 import pytest
 
-from interop.lab import matrix, nat, natcheck
-from interop.lab.matrix import Case, CaseResult, MatrixReport, PairResult
-from interop.lab.topology import NAT_TYPES, LanSpec, Topology, lans_for
+from stunlike_tracker.lab import heatmap, matrix, nat, natcheck
+from stunlike_tracker.lab.matrix import Case, CaseResult, MatrixReport
+from stunlike_tracker.lab.pairs import PairResult
+from stunlike_tracker.lab.topology import NAT_TYPES, LanSpec, Topology, lans_for
 
 NATDISCOVERY_PRC = """
 -= Hairpinning Behavior Discovery =-
@@ -227,36 +227,25 @@ def test_report_json_round_trip(tmp_path: Path) -> None:
     assert again.to_json() == report.to_json()
 
 
-def _decode_png(data: bytes) -> tuple[int, int, bytes]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, size = 8, b"", (0, 0)
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert crc == zlib.crc32(kind + body)
-        if kind == b"IHDR":
-            w, h, depth, colour = struct.unpack(">IIBB", body[:10])
-            assert (depth, colour) == (8, 2)
-            size = (w, h)
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    w, h = size
-    raw = zlib.decompress(idat)
-    assert len(raw) == h * (1 + 3 * w)
-    pixels = b"".join(raw[y * (1 + 3 * w) + 1 : (y + 1) * (1 + 3 * w)] for y in range(h))
-    return w, h, pixels
-
-
-def test_png_heat_map_is_a_valid_png_with_the_outcome_colours(tmp_path: Path) -> None:
-    path = tmp_path / "m.png"
-    _report().write_png(path)
-    w, h, pixels = _decode_png(path.read_bytes())
-    assert w > 100 and h > 100
-    colours = {pixels[i : i + 3] for i in range(0, len(pixels), 3)}
-    for rgb in (matrix.GREEN, matrix.GREY, matrix.RED):
-        assert bytes(rgb) in colours
+def test_svg_heat_map_shows_each_pairs_connect_time_and_outcome_colour(tmp_path: Path) -> None:
+    path = tmp_path / "m.svg"
+    heatmap.write_svg(_report(), path)
+    root = ET.fromstring(path.read_text())
+    ns = "{http://www.w3.org/2000/svg}"
+    cells = {
+        (c.get("data-seeder"), c.get("data-leecher"), c.get("data-relay")): c.get("fill")
+        for c in root.iter(f"{ns}rect")
+        if c.get("class") == "cell"
+    }
+    assert len(cells) == 4
+    assert cells[("symmetric", "symmetric", "false")] == heatmap.GREY
+    assert cells[("symmetric", "full-cone", "true")] == heatmap.RED
+    fast = cells[("full-cone", "symmetric", "false")]
+    slow = cells[("symmetric", "symmetric", "true")]
+    assert fast not in (heatmap.GREY, heatmap.RED, heatmap.ORANGE)
+    assert fast != slow  # the shade follows the connect time (41 ms vs 120 ms)
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert "41 ms" in texts and "120 ms" in texts and "FAIL" in texts
 
 
 def test_runner_contract_accepts_sync_and_async_callables() -> None:

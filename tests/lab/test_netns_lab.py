@@ -20,9 +20,10 @@ from typing import IO
 
 import pytest
 
-from interop.lab import matrix, natcheck
-from interop.lab.coturn import Coturn
-from interop.lab.topology import (
+from stunlike_tracker.lab import heatmap, matrix, natcheck
+from stunlike_tracker.lab.coturn import Coturn
+from stunlike_tracker.lab.runners import aioice_runner
+from stunlike_tracker.lab.topology import (
     NAT_TYPES,
     PREFIX,
     LanSpec,
@@ -129,7 +130,7 @@ def test_spawned_processes_die_with_the_lab() -> None:
 def test_cleanup_stale_removes_a_killed_runs_lab() -> None:
     code = (
         "import signal\n"
-        "from interop.lab.topology import LanSpec, Topology\n"
+        "from stunlike_tracker.lab.topology import LanSpec, Topology\n"
         "lab = Topology([LanSpec('a', 'symmetric')]).up()\n"
         "print(lab.prefix, flush=True)\n"
         "signal.pause()\n"
@@ -165,7 +166,15 @@ def test_cleanup_stale_removes_a_stray_veth_named_like_ours() -> None:
 )
 def test_cli_up_tears_down_on_signal(signum: int, exit_code: int) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-m", "interop.lab.cli", "up", "--nat", "full-cone", "--no-coturn"],
+        [
+            sys.executable,
+            "-m",
+            "stunlike_tracker.lab.cli",
+            "up",
+            "--nat",
+            "full-cone",
+            "--no-coturn",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -329,7 +338,7 @@ def test_aioice_matrix_small(tmp_path: Path) -> None:
     assert len(cases) == len(wanted)
     t0 = time.monotonic()
     with Topology(matrix.matrix_lans(types)) as lab, Coturn(lab) as coturn:
-        report = matrix.run_matrix(lab, coturn, matrix.aioice_runner, cases, timeout=3.0)
+        report = matrix.run_matrix(lab, coturn, aioice_runner, cases, timeout=3.0)
     assert report.exit_code == 0, report.format_table()
     by_case = {
         (r.case.seeder_nat, r.case.leecher_nat, r.case.relay): r.result for r in report.results
@@ -343,6 +352,6 @@ def test_aioice_matrix_small(tmp_path: Path) -> None:
             assert res.connect_ms is not None and res.connect_ms < 3000
     assert time.monotonic() - t0 < 60
     report.write_json(tmp_path / "matrix.json")
-    report.write_png(tmp_path / "matrix.png")
+    heatmap.write_svg(report, tmp_path / "matrix.svg")
     assert json.loads((tmp_path / "matrix.json").read_text())["all_match"] is True
-    assert (tmp_path / "matrix.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "matrix.svg").read_text().startswith("<svg")

@@ -3,7 +3,7 @@
     lab up [--nat TYPE ...] [--shared] [--loss PCT] [--no-coturn]
     lab down [--force]
     lab natcheck [--json PATH]
-    lab matrix [--no-relay] [--loss PCT] [--json FILE] [--png FILE]
+    lab matrix [--no-relay] [--loss PCT] [--json FILE] [--svg FILE]
                [--runner tracker|aioice] [--relay off|on|both] [--types TYPE ...]
                [--timeout S] [--no-shared] [--row TYPE]
 
@@ -28,9 +28,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from interop.lab import matrix, natcheck
-from interop.lab.coturn import Coturn
-from interop.lab.topology import NAT_TYPES, LabError, LanSpec, Topology, cleanup_stale, lans_for
+from stunlike_tracker.lab import heatmap, matrix, natcheck
+from stunlike_tracker.lab.coturn import Coturn
+from stunlike_tracker.lab.runners import RUNNERS
+from stunlike_tracker.lab.topology import (
+    NAT_TYPES,
+    LabError,
+    LanSpec,
+    Topology,
+    cleanup_stale,
+    lans_for,
+)
 
 _TERMINATING = (signal.SIGTERM, signal.SIGHUP)
 
@@ -98,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     mx = sub.add_parser("matrix", help="connect every ordered pair of NAT types")
     mx.add_argument(
         "--runner",
-        choices=sorted(matrix.RUNNERS),
+        choices=sorted(RUNNERS),
         default="tracker",
         help="tracker: our tracker and `stunlike-tracker peer` (default); aioice: bare ICE",
     )
@@ -113,8 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     mx.add_argument(
         "--row", choices=NAT_TYPES, help="only the row of this seeder NAT type (against --types)"
     )
-    mx.add_argument("--json", type=Path, help="write the report as JSON (and a PNG beside it)")
-    mx.add_argument("--png", type=Path, help="write the heat map here (default: FILE.png)")
+    mx.add_argument(
+        "--json", type=Path, help="write the report as JSON (and the SVG heat map beside it)"
+    )
+    mx.add_argument("--svg", type=Path, help="write the heat map here (default: FILE.svg)")
     return ap
 
 
@@ -237,8 +247,8 @@ def _matrix(args: argparse.Namespace) -> int:
     if args.timeout is None:
         # Lost checks cost retransmissions: give ICE more time under loss.
         args.timeout = 60.0 if args.loss else 5.0
-    if args.json and not args.png:
-        args.png = args.json.with_suffix(".png")
+    if args.json and not args.svg:
+        args.svg = args.json.with_suffix(".svg")
     shared = not args.no_shared
     pairs = [(args.row, t) for t in types] if args.row else None
     if args.row and args.row not in types:
@@ -260,7 +270,7 @@ def _matrix(args: argparse.Namespace) -> int:
         report = matrix.run_matrix(
             lab,
             coturn,
-            matrix.RUNNERS[args.runner],
+            RUNNERS[args.runner],
             cases,
             timeout=args.timeout,
             on_result=progress,
@@ -269,8 +279,8 @@ def _matrix(args: argparse.Namespace) -> int:
     print(report.format_table())
     if args.json:
         report.write_json(args.json)
-    if args.png:
-        report.write_png(args.png)
+    if args.svg:
+        heatmap.write_svg(report, args.svg)
     return report.exit_code
 
 

@@ -11,10 +11,7 @@ verbose coturn would otherwise block on a full pipe) and kept in
 
 from __future__ import annotations
 
-import base64
 import collections
-import hashlib
-import hmac
 import secrets
 import subprocess
 import threading
@@ -22,20 +19,12 @@ import time
 from pathlib import Path
 from typing import IO, Final
 
-from interop.lab.topology import LabError, Topology
+from stunlike_tracker.core.turn import turn_credentials
+from stunlike_tracker.lab.topology import LabError, Topology
 
 TURN_HOST: Final = "turn"
 DEFAULT_PORT: Final = 3478
 REALM: Final = "stunlike-lab"
-
-
-def turn_rest_credentials(secret: str, peer_id: str, ttl_s: int = 600) -> tuple[str, str]:
-    """TURN REST credentials: username ``"<expiry>:<id>"``, password
-    ``base64(HMAC-SHA1(secret, username))`` (the scheme coturn's
-    ``--use-auth-secret`` checks; SPEC §7)."""
-    username = f"{int(time.time()) + ttl_s}:{peer_id}"
-    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
-    return username, base64.b64encode(digest).decode()
 
 
 class Coturn:
@@ -67,7 +56,9 @@ class Coturn:
         return self.addresses[0], self.port
 
     def credentials(self, peer_id: str, ttl_s: int = 600) -> tuple[str, str]:
-        return turn_rest_credentials(self.secret, peer_id, ttl_s)
+        """TURN REST credentials valid for ``ttl_s`` from now, by the tracker's
+        own formula (SPEC §7)."""
+        return turn_credentials(self.secret.encode(), peer_id, int(time.time()) + ttl_s)
 
     def argv(self, workdir: Path) -> list[str]:
         a1, a2 = self.addresses[:2]

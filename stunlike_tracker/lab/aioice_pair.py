@@ -24,7 +24,7 @@ the controlling (leecher) side sees it, e.g. ``srflx/prflx``; the remote
 type is ``prflx`` when the address the checks came from was not among the
 offered candidates (typical behind a symmetric NAT).
 
-Run as ``python3 -m interop.lab.aioice_pair --role controlling ...``.
+Run as ``python3 -m stunlike_tracker.lab.aioice_pair --role controlling ...``.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ import sys
 import time
 from typing import Any, Final
 
-from interop.lab.coturn import Coturn
-from interop.lab.matrix import PairResult
-from interop.lab.topology import Topology
+from stunlike_tracker.lab.coturn import Coturn
+from stunlike_tracker.lab.pairs import PairResult
+from stunlike_tracker.lab.topology import Topology
 
 PING: Final = b"stl-lab-ping"
 PONG: Final = b"stl-lab-pong"
@@ -179,7 +179,7 @@ async def peer(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python3 -m interop.lab.aioice_pair")
+    ap = argparse.ArgumentParser(prog="python3 -m stunlike_tracker.lab.aioice_pair")
     ap.add_argument("--role", choices=("controlling", "controlled"), required=True)
     ap.add_argument("--stun", help="HOST:PORT of the STUN server")
     ap.add_argument("--turn", help="HOST:PORT of the TURN server (UDP)")
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ---------------------------------------------------------------------------
-# the driver side: a run_pair for interop.lab.matrix
+# the driver side: a run_pair for stunlike_tracker.lab.matrix
 
 
 class AioicePairRunner:
@@ -217,7 +217,7 @@ class AioicePairRunner:
                 "--turn-password",
                 password,
             ]
-        return lab.python_argv("interop.lab.aioice_pair", *args)
+        return lab.python_argv("stunlike_tracker.lab.aioice_pair", *args)
 
     # `timeout` is the name the run_pair contract gives the ICE budget.
     async def __call__(

@@ -55,7 +55,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from interop.lab import nat
+from stunlike_tracker.lab import nat
 
 PREFIX: Final = "stl"
 NAT_TYPES: Final = ("none", *nat.NAT_BEHAVIOURS)
@@ -582,7 +582,7 @@ class Topology:
         return [sys.executable, "-m", module, *args]
 
     def python_env(self) -> dict[str, str]:
-        """An environment where ``interop`` is importable inside the lab."""
+        """An environment where this checkout's ``stunlike_tracker`` is importable inside the lab."""
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)

@@ -10,9 +10,9 @@ it needs) a ``run_pair`` callable::
 
 ``relay`` says whether the peers get TURN credentials for the lab's coturn;
 ``timeout`` bounds the ICE connectivity checks in seconds. The seeder is the
-ICE-controlled side, the leecher the controlling one. ``RUNNERS`` maps names
-(``lab matrix --runner NAME``) to factories; ``aioice`` (bare aioice peers,
-:mod:`interop.lab.aioice_pair`) is built in.
+ICE-controlled side, the leecher the controlling one. The seam's types live
+in :mod:`stunlike_tracker.lab.pairs`; :mod:`stunlike_tracker.lab.runners`
+maps names (``lab matrix --runner NAME``) to factories.
 
 Expected outcomes (see interop/README.md for the reasoning): with a relay
 every ordered pair connects; without one, a symmetric NAT against a
@@ -23,22 +23,19 @@ else connects. Two hosts behind one NAT (``shared``) connect either way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import inspect
 import json
 import statistics
-import struct
 import time
-import zlib
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-from interop.lab.coturn import Coturn
-from interop.lab.topology import ABBREV, NAT_TYPES, LanSpec, Topology
+from stunlike_tracker.lab.coturn import Coturn
+from stunlike_tracker.lab.pairs import Outcome, PairResult, RunnerFactory, RunPair
+from stunlike_tracker.lab.topology import ABBREV, NAT_TYPES, LanSpec, Topology
 
-Outcome = Literal["connected", "failed"]
 SHARED: Final = "shared"
 """Row/column name for two hosts behind one (port-restricted cone) NAT."""
 SHARED_NAT: Final = "port-restricted-cone"
@@ -53,20 +50,6 @@ _UNPUNCHABLE: Final = frozenset(
         ("port-restricted-cone", "symmetric"),
     }
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class PairResult:
-    """What a ``run_pair`` reports for one attempt."""
-
-    outcome: Outcome
-    pair_type: str | None  # e.g. "srflx/prflx" (leecher's local/remote candidate types)
-    connect_ms: float | None
-    detail: str
-
-
-RunPair = Callable[[Topology, str, str, bool, float], "PairResult | Awaitable[PairResult]"]
-RunnerFactory = Callable[[Topology, Coturn], contextlib.AbstractContextManager[RunPair]]
 
 
 def expected_outcome(seeder_nat: str, leecher_nat: str, relay: bool) -> Outcome:
@@ -202,29 +185,6 @@ def run_matrix(
     return asyncio.run(go())
 
 
-@contextlib.contextmanager
-def aioice_runner(lab: Topology, coturn: Coturn) -> Iterator[RunPair]:
-    """Bare aioice peers (no tracker): the reference ICE behaviour."""
-    from interop.lab.aioice_pair import AioicePairRunner
-
-    yield AioicePairRunner(coturn)
-
-
-@contextlib.contextmanager
-def tracker_runner(lab: Topology, coturn: Coturn) -> Iterator[RunPair]:
-    """Our tracker in ``trk`` and `stunlike-tracker peer` processes in the LANs."""
-    from interop.lab.tracker_runner import tracker_runner as start
-
-    with start(lab, coturn) as run_pair:
-        yield run_pair
-
-
-RUNNERS: Final[dict[str, RunnerFactory]] = {
-    "tracker": tracker_runner,
-    "aioice": aioice_runner,
-}
-
-
 # ---------------------------------------------------------------------------
 # the report
 
@@ -252,7 +212,7 @@ class MatrixReport:
                 by_type.setdefault(res.pair_type or "unknown", []).append(res.connect_ms)
         return {k: statistics.median(v) for k, v in sorted(by_type.items())}
 
-    def _grid(self, relay: bool) -> tuple[list[str], list[str], dict[tuple[str, str], CaseResult]]:
+    def grid(self, relay: bool) -> tuple[list[str], list[str], dict[tuple[str, str], CaseResult]]:
         cells = {
             (r.case.seeder_nat, r.case.leecher_nat): r
             for r in self.results
@@ -270,10 +230,10 @@ class MatrixReport:
         is the connect time in ms or FAIL, with ``!`` when unexpected."""
         out = []
         for relay in self.relay_modes():
-            rows, cols, cells = self._grid(relay)
+            rows, cols, cells = self.grid(relay)
             out.append(f"{'with TURN relay' if relay else 'without relay'} (seeder \\ leecher)")
             width = 22
-            out.append(" " * width + "".join(f"{_abbr(c):>10}" for c in cols))
+            out.append(" " * width + "".join(f"{abbr(c):>10}" for c in cols))
             for row in rows:
                 line = f"{row:<{width}}"
                 for col in cols:
@@ -354,174 +314,6 @@ class MatrixReport:
     def write_json(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
 
-    def write_png(self, path: Path) -> None:
-        path.write_bytes(render_png(self))
 
-
-def _abbr(t: str) -> str:
+def abbr(t: str) -> str:
     return ABBREV.get(t, t)
-
-
-# ---------------------------------------------------------------------------
-# PNG heat map, by hand (zlib + struct), with a 3x5 bitmap font
-
-GREEN: Final = (46, 160, 67)  # connected, as expected
-GREY: Final = (150, 150, 150)  # failed, as expected
-ORANGE: Final = (235, 140, 20)  # connected although failure was expected
-RED: Final = (215, 40, 40)  # failed although it should connect
-WHITE: Final = (255, 255, 255)
-BLACK: Final = (20, 20, 20)
-
-# Each glyph: five rows of three pixels, top to bottom.
-_FONT_SRC: Final = {
-    "A": ".#./#.#/###/#.#/#.#",
-    "B": "##./#.#/##./#.#/##.",
-    "C": ".##/#../#../#../.##",
-    "D": "##./#.#/#.#/#.#/##.",
-    "E": "###/#../##./#../###",
-    "F": "###/#../##./#../#..",
-    "G": ".##/#../#.#/#.#/.##",
-    "H": "#.#/#.#/###/#.#/#.#",
-    "I": "###/.#./.#./.#./###",
-    "J": "..#/..#/..#/#.#/.#.",
-    "K": "#.#/#.#/##./#.#/#.#",
-    "L": "#../#../#../#../###",
-    "M": "#.#/###/###/#.#/#.#",
-    "N": "##./#.#/#.#/#.#/#.#",
-    "O": ".#./#.#/#.#/#.#/.#.",
-    "P": "##./#.#/##./#../#..",
-    "Q": ".#./#.#/#.#/##./.##",
-    "R": "##./#.#/##./#.#/#.#",
-    "S": ".##/#../.#./..#/##.",
-    "T": "###/.#./.#./.#./.#.",
-    "U": "#.#/#.#/#.#/#.#/###",
-    "V": "#.#/#.#/#.#/#.#/.#.",
-    "W": "#.#/#.#/###/###/#.#",
-    "X": "#.#/#.#/.#./#.#/#.#",
-    "Y": "#.#/#.#/.#./.#./.#.",
-    "Z": "###/..#/.#./#../###",
-    "0": "###/#.#/#.#/#.#/###",
-    "1": ".#./##./.#./.#./###",
-    "2": "##./..#/.#./#../###",
-    "3": "##./..#/.#./..#/##.",
-    "4": "#.#/#.#/###/..#/..#",
-    "5": "###/#../##./..#/##.",
-    "6": ".##/#../###/#.#/###",
-    "7": "###/..#/..#/.#./.#.",
-    "8": "###/#.#/###/#.#/###",
-    "9": "###/#.#/###/..#/##.",
-    "-": ".../.../###/.../...",
-    "/": "..#/..#/.#./#../#..",
-    ".": ".../.../.../.../.#.",
-    ":": ".../.#./.../.#./...",
-    "!": ".#./.#./.#./.../.#.",
-    "(": ".#./#../#../#../.#.",
-    ")": ".#./..#/..#/..#/.#.",
-    " ": ".../.../.../.../...",
-}
-_FONT: Final = {ch: rows.split("/") for ch, rows in _FONT_SRC.items()}
-
-
-class _Canvas:
-    def __init__(self, width: int, height: int) -> None:
-        self.w, self.h = width, height
-        self.px = bytearray(bytes(WHITE) * (width * height))
-
-    def rect(self, x: int, y: int, w: int, h: int, rgb: tuple[int, int, int]) -> None:
-        row = bytes(rgb) * w
-        for yy in range(max(0, y), min(self.h, y + h)):
-            start = (yy * self.w + x) * 3
-            self.px[start : start + 3 * w] = row
-
-    def text(
-        self, x: int, y: int, s: str, rgb: tuple[int, int, int] = BLACK, scale: int = 2
-    ) -> None:
-        for ch in s.upper():
-            glyph = _FONT.get(ch, _FONT[" "])
-            for gy, bits in enumerate(glyph):
-                for gx, bit in enumerate(bits):
-                    if bit == "#":
-                        self.rect(x + gx * scale, y + gy * scale, scale, scale, rgb)
-            x += 4 * scale
-
-    def png(self) -> bytes:
-        raw = b"".join(
-            b"\x00" + bytes(self.px[y * self.w * 3 : (y + 1) * self.w * 3]) for y in range(self.h)
-        )
-
-        def chunk(kind: bytes, data: bytes) -> bytes:
-            return (
-                struct.pack(">I", len(data))
-                + kind
-                + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-            )
-
-        ihdr = struct.pack(">IIBBBBB", self.w, self.h, 8, 2, 0, 0, 0)  # 8-bit RGB
-        return (
-            b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(raw, 9))
-            + chunk(b"IEND", b"")
-        )
-
-
-def text_width(s: str, scale: int = 2) -> int:
-    return len(s) * 4 * scale - scale
-
-
-def cell_colour(r: CaseResult) -> tuple[int, int, int]:
-    connected = r.result.outcome == "connected"
-    if r.match:
-        return GREEN if connected else GREY
-    return ORANGE if connected else RED
-
-
-def render_png(report: MatrixReport) -> bytes:
-    """One grid per relay mode, side by side: rows are seeders, columns
-    leechers; green/grey = connected/failed as expected, orange/red =
-    connected/failed against the expectation; connect time in ms in the cell."""
-    cell_w, cell_h, label_w, head_h, gap, margin = 64, 30, 72, 46, 30, 12
-    grids = [(relay, *report._grid(relay)) for relay in report.relay_modes()]
-    ncols = max((len(g[2]) for g in grids), default=1)
-    nrows = max((len(g[1]) for g in grids), default=1)
-    grid_w = label_w + ncols * cell_w
-    legend_h = 4 * 16 + 10
-    width = 2 * margin + len(grids) * grid_w + (len(grids) - 1) * gap
-    height = 2 * margin + head_h + nrows * cell_h + 14 + legend_h
-    c = _Canvas(max(width, 360), height)
-    for gi, (relay, rows, cols, cells) in enumerate(grids):
-        x0 = margin + gi * (grid_w + gap)
-        y0 = margin
-        c.text(x0, y0, "WITH RELAY" if relay else "NO RELAY")
-        c.text(x0, y0 + 18, "ROW: SEEDER  COLUMN: LEECHER", scale=1)
-        for ci, col in enumerate(cols):
-            label = _abbr(col)
-            cx = x0 + label_w + ci * cell_w + (cell_w - text_width(label)) // 2
-            c.text(cx, y0 + head_h - 14, label)
-        for ri, row in enumerate(rows):
-            ry = y0 + head_h + ri * cell_h
-            c.text(x0, ry + (cell_h - 10) // 2, _abbr(row))
-            for ci, col in enumerate(cols):
-                r = cells.get((row, col))
-                cx = x0 + label_w + ci * cell_w
-                if r is None:
-                    continue
-                c.rect(cx + 1, ry + 1, cell_w - 2, cell_h - 2, cell_colour(r))
-                if r.result.outcome == "connected" and r.result.connect_ms is not None:
-                    label = f"{r.result.connect_ms:.0f}"
-                else:
-                    label = "FAIL" if r.result.outcome == "failed" else "OK"
-                tx = cx + (cell_w - text_width(label)) // 2
-                c.text(tx, ry + (cell_h - 10) // 2, label, WHITE)
-    ly = margin + head_h + nrows * cell_h + 14
-    legend = [
-        (GREEN, "CONNECTED AS EXPECTED (MS)"),
-        (GREY, "FAILED AS EXPECTED"),
-        (ORANGE, "CONNECTED - EXPECTED FAIL"),
-        (RED, "FAILED - EXPECTED CONNECT"),
-    ]
-    for i, (rgb, label) in enumerate(legend):
-        c.rect(margin, ly + i * 16, 12, 12, rgb)
-        c.text(margin + 18, ly + i * 16 + 1, label)
-    return c.png()

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from interop.lab.coturn import Coturn
-from interop.lab.matrix import PairResult, RunPair
-from interop.lab.topology import LabError, Topology
+from stunlike_tracker.lab.coturn import Coturn
+from stunlike_tracker.lab.pairs import PairResult, RunPair
+from stunlike_tracker.lab.topology import LabError, Topology
 
 TRACKER_HOST = "trk"
 PLAIN_PORT = 3478

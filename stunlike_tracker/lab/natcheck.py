@@ -21,8 +21,8 @@ import time
 from collections.abc import Sequence
 from typing import Final
 
-from interop.lab.coturn import Coturn
-from interop.lab.topology import Host, Topology
+from stunlike_tracker.lab.coturn import Coturn
+from stunlike_tracker.lab.topology import Host, Topology
 
 EIM: Final = "endpoint-independent"
 ADM: Final = "address-dependent"

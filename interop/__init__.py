@@ -1,1 +1,0 @@
-"""NAT lab and interop runners (reachable as `stunlike-tracker lab`)."""
