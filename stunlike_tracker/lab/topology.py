@@ -582,7 +582,7 @@ class Topology:
         return [sys.executable, "-m", module, *args]
 
     def python_env(self) -> dict[str, str]:
-        """An environment where this checkout's ``stunlike_tracker`` is importable inside the lab."""
+        """An environment where this checkout's package is importable inside the lab."""
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
