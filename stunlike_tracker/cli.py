@@ -11,16 +11,13 @@ import argparse
 import asyncio
 import logging
 import math
-import signal
 import sys
-import tomllib
-import typing
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from stunlike_tracker.core.config import TrackerConfig, TurnConfig
+from stunlike_tracker import logs
+from stunlike_tracker.config import ConfigError
 
 log = logging.getLogger("stunlike_tracker")
 
@@ -52,117 +49,16 @@ def _read(path: Path, what: str) -> bytes:
 # ----------------------------------------------------------------------
 # serve
 # ----------------------------------------------------------------------
-def _load_config(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as error:
-        raise UsageError(f"cannot read config {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"bad config {path}: {error}") from None
-    return data
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _config_value(key: str, value: object, hint: object) -> object:
-    """A [tracker] value of the config file, checked against the field's type."""
-    if hint is bool:
-        want = "true or false"
-        if isinstance(value, bool):
-            return value
-    elif hint is int:
-        want = "an integer"
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif hint is float:
-        want = "a number"
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif hint is str:
-        want = "a string"
-        if isinstance(value, str):
-            return value
-    elif hint == frozenset[str] | None:
-        want = "a list of strings"
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return frozenset(value)
-    elif hint == tuple[float, ...]:
-        want = "a list of numbers"
-        if isinstance(value, list) and all(_is_number(v) for v in value):
-            return tuple(float(v) for v in value)
-    else:
-        raise UsageError(f"[tracker] setting {key!r} cannot be set in a config file")
-    raise UsageError(f"[tracker] {key} must be {want}, got {type(value).__name__}")
-
-
-def _tracker_config(table: dict[str, Any], args: argparse.Namespace) -> TrackerConfig:
-    """[tracker] keys of the config file are TrackerConfig fields; flags win."""
-    hints = typing.get_type_hints(TrackerConfig)
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        name = key.replace("-", "_")
-        if name not in hints or name == "turn":
-            raise UsageError(f"unknown [tracker] setting {key!r}")
-        values[name] = _config_value(key, value, hints[name])
-    if args.allow_swarm:
-        values["allowed_swarms"] = frozenset(args.allow_swarm)
-    config = TrackerConfig(**values)
-    if args.lan:
-        config = replace(config, lan_mode=True)
-    secrets = [s.encode() for s in args.turn_secret or ()]
-    if args.turn_uri and not secrets:
-        raise UsageError("--turn-uri needs --turn-secret")
-    if args.turn_uri:
-        config = replace(
-            config, turn=TurnConfig(tuple(args.turn_uri), tuple(secrets), args.turn_ttl)
-        )
-    return config
-
-
 async def _serve(args: argparse.Namespace) -> int:
-    from stunlike_tracker.certs import init_dev_certs
-    from stunlike_tracker.server.app import ServerSettings, start_server
+    from stunlike_tracker.service import serve
 
-    file_config = _load_config(args.config)
-    server_table = file_config.get("server", {})
-    host = args.host or server_table.get("host", "0.0.0.0")  # noqa: S104
-    port = args.port if args.port is not None else int(server_table.get("port", 3478))
-    certs_dir = Path(args.certs or server_table.get("certs", "certs"))
-    mutual = args.mutual or bool(server_table.get("mutual", False))
-    paths = init_dev_certs(certs_dir)  # dev certificates on first run
-    config = _tracker_config(file_config.get("tracker", {}), args)
-    cookie_secret = args.cookie_secret or server_table.get("cookie_secret")
-    settings = ServerSettings(
-        cert_pem=_read(paths.tracker_cert, "certificate"),
-        key_pem=_read(paths.tracker_key, "key"),
-        host=host,
-        port=port,
-        peer_ca_pem=_read(paths.ca_cert, "CA certificate"),
-        mutual=mutual,
-        cookie_secret=cookie_secret.encode() if cookie_secret else None,
-        tracker=config,
-    )
-    try:
-        running = await start_server(settings)
-    except OSError as error:
-        raise UsageError(f"cannot listen on {host}:{port}: {error.strerror}") from None
-    bound_host, bound_port = running.address
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    print(f"listening udp {shown}:{bound_port}", flush=True)
-    log.info("certificates in %s; identity mode %s", certs_dir, "mutual" if mutual else "open")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await running.close()
-    drops = dict(running.endpoint.drops)
-    log.info("stopped; drops %s", drops)
+    return await serve(args)
+
+
+def _print_config(args: argparse.Namespace) -> int:
+    from stunlike_tracker.config import render_config
+
+    print(render_config(), end="")
     return 0
 
 
@@ -295,20 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="A NAT-aware, STUN-like PPSP tracker over DTLS-secured UDP.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), help="default: json unless stderr is a terminal"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the tracker")
     serve.add_argument("--host", help="address to bind (default 0.0.0.0)")
     serve.add_argument("--port", type=int, help="UDP port (default 3478; 0 picks a free one)")
     serve.add_argument("--certs", help="certificate directory (default certs/)")
-    serve.add_argument("--config", type=Path, help="TOML file with [server] and [tracker]")
+    serve.add_argument("--config", type=Path, help="TOML file (see print-config)")
     serve.add_argument("--mutual", action="store_true", help="require peer certificates")
     serve.add_argument("--lan", action="store_true", help="lab/LAN mode: keep private candidates")
     serve.add_argument("--turn-uri", action="append", help="TURN relay URI (repeatable)")
     serve.add_argument(
         "--turn-secret", action="append", help="coturn static-auth-secret (repeat to rotate)"
     )
-    serve.add_argument("--turn-ttl", type=int, default=600, help="credential lifetime, s")
+    serve.add_argument("--turn-ttl", type=int, help="credential lifetime, s (default 600)")
     serve.add_argument("--cookie-secret", help="DTLS cookie secret shared by tracker nodes")
     serve.add_argument(
         "--allow-swarm",
@@ -316,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="closed tracker: accept only these SwarmIDs (repeatable; replaces the config's)",
     )
+    serve.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS)
+    sub.add_parser("print-config", help="print the config file with every default")
 
     certs = sub.add_parser("certs", help="development certificates")
     certs_sub = certs.add_subparsers(dest="certs_command", required=True)
@@ -373,11 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logs.configure(args.log_format or "auto", level)
     _default_ca(args)
     try:
+        if args.command == "print-config":
+            return _print_config(args)
         if args.command == "certs":
             return _certs(args)
         if args.command == "lab":
@@ -386,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return lab_main(list(args.lab_args))
         runner = {"serve": _serve, "client": _client, "peer": _peer}[args.command]
         return _run(runner(args))
-    except UsageError as error:
+    except (UsageError, ConfigError) as error:
         print(f"stunlike-tracker: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -48,6 +48,19 @@ class PendingAttaches:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def retime(self, resend_intervals: tuple[float, ...], timeout: float) -> None:
+        """New intervals for introductions from now on (SIGHUP)."""
+        self._intervals = resend_intervals
+        self._timeout = timeout
+
+    def pop_all(self) -> list[PendingAttach]:
+        """Every introduction in flight, removed (the node is draining)."""
+        everything = list(self._by_id.values())
+        self._by_id.clear()
+        self._by_target.clear()
+        self._heap.clear()
+        return everything
+
     def first_resend_at(self, now: float) -> float:
         return now + (self._intervals[0] if self._intervals else self._timeout)
 

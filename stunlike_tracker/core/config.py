@@ -1,8 +1,12 @@
-"""Tracker settings, with the defaults of shared SPEC.md §3, §4, §6, §8."""
+"""Tracker settings, with the defaults of shared SPEC.md §3, §4, §6, §8.
+
+Every field carries ``metadata={"doc": ...}``: ``stunlike-tracker
+print-config`` and the config-file loader are generated from it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,37 +22,73 @@ class TurnConfig:
     ttl: int = 600
 
 
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
-    init_timeout: float = 30.0
-    track_timeout: float = 90.0
-    keep_alive: int = 25
-    default_peer_num: int = 10
-    max_peer_num: int = 30
-    response_cache_ttl: float = 60.0
-    datagram_budget: int = 1200
-    max_request_size: int = 2048
-    offers_per_peer: int = 4
-    offer_ttl: float = 120.0
-    max_candidates_per_offer: int = 8
+    init_timeout: float = field(default=30.0, metadata=_doc("REGISTERED peer timer, seconds"))
+    track_timeout: float = field(
+        default=90.0, metadata=_doc("TRACKING peer timer (and tombstone lifetime), seconds")
+    )
+    keep_alive: int = field(
+        default=25, metadata=_doc("keep-alive period sent to peers in CONNECT, seconds")
+    )
+    default_peer_num: int = field(default=10, metadata=_doc("peers listed when PeerNum is absent"))
+    max_peer_num: int = field(default=30, metadata=_doc("PeerNum is clamped to this"))
+    response_cache_ttl: float = field(
+        default=60.0, metadata=_doc("how long answers are kept for retransmissions, seconds")
+    )
+    datagram_budget: int = field(
+        default=1200, metadata=_doc("bytes of XML per response datagram (multi-part beyond)")
+    )
+    max_request_size: int = field(
+        default=2048, metadata=_doc("largest request document accepted, bytes (larger: 400)")
+    )
+    offers_per_peer: int = field(default=4, metadata=_doc("unused ICE offers kept per peer"))
+    offer_ttl: float = field(
+        default=120.0, metadata=_doc("lifetime of an unused ICE offer and of a grant, seconds")
+    )
+    max_candidates_per_offer: int = field(
+        default=8, metadata=_doc("candidates kept per ICE offer (highest priority first)")
+    )
     # HOST addresses kept from a CONNECT (listed only for peers without an
     # offer, so a PeerInfo always fits one datagram).
-    max_host_addresses: int = 4
+    max_host_addresses: int = field(default=4, metadata=_doc("HOST addresses kept from a CONNECT"))
     # ATTACHes in flight toward one target, and from one requester to it.
-    max_attaches_per_target: int = 4
-    max_swarms_per_peer: int = 64
-    max_content_entries: int = 32
+    max_attaches_per_target: int = field(
+        default=4, metadata=_doc("ATTACH introductions in flight toward one peer")
+    )
+    max_swarms_per_peer: int = field(default=64, metadata=_doc("swarms one peer may join"))
+    max_content_entries: int = field(
+        default=32, metadata=_doc("statistics and content-map entries kept per peer")
+    )
     # None: open tracker; otherwise the closed allow-list of SwarmIDs.
-    allowed_swarms: frozenset[str] | None = None
+    allowed_swarms: frozenset[str] | None = field(
+        default=None, metadata=_doc("closed tracker: the only SwarmIDs accepted; unset: any")
+    )
     # Lab/LAN mode keeps loopback and private candidates (SPEC §8).
-    lan_mode: bool = False
+    lan_mode: bool = field(
+        default=False, metadata=_doc("lab/LAN mode: keep loopback and private candidates")
+    )
     # "open" (self-asserted Peer-ID + ReconnectToken) or "mutual" (certificates).
-    identity_mode: str = "open"
+    identity_mode: str = field(
+        default="open", metadata=_doc("open or mutual (set from [server] mutual)")
+    )
     # ATTACH indication resend intervals and give-up time (SPEC §6).
-    attach_resend_intervals: tuple[float, ...] = (0.5, 1.0, 2.0)
-    attach_timeout: float = 5.0
+    attach_resend_intervals: tuple[float, ...] = field(
+        default=(0.5, 1.0, 2.0), metadata=_doc("ATTACH indication resend intervals, seconds")
+    )
+    attach_timeout: float = field(
+        default=5.0, metadata=_doc("ATTACH gives up (503) after this many seconds")
+    )
     # SPEC §8 per-peer rate limit: requests per second and burst; 0 disables.
-    peer_rate: float = 20.0
-    peer_burst: float = 40.0
-    turn: TurnConfig | None = None
-    node_id: str = "local"
+    peer_rate: float = field(
+        default=20.0, metadata=_doc("requests per second per DTLS association; 0: no limit")
+    )
+    peer_burst: float = field(default=40.0, metadata=_doc("burst of the per-association limit"))
+    turn: TurnConfig | None = field(default=None, metadata=_doc("set from the [turn] section"))
+    node_id: str = field(
+        default="local", metadata=_doc("this node's name among the nodes of one tracker")
+    )

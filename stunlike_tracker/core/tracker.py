@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import secrets
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -107,6 +107,18 @@ _EXPIRE_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
+class Introduction:
+    """One ATTACH's outcome, for the status page (wall-clock ``at``)."""
+
+    at: float
+    swarm_id: str
+    requester_id: str
+    target_id: str
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Answer:
     """A handler's result: a response, or nothing yet (ATTACH in flight)."""
 
@@ -153,6 +165,32 @@ class Tracker:
         self.attaches = PendingAttaches(
             self.config.attach_resend_intervals, self.config.attach_timeout
         )
+        # Plain counters read by the metrics exporter at scrape time: answers
+        # by (request, status), cache replays, the last request's method and
+        # Peer-ID (for the server's latency histogram and debug log).
+        self.answers: Counter[tuple[str, int]] = Counter()
+        self.replays = 0
+        self.last_method = ""
+        self.last_peer_id = ""
+        self.recent_introductions: deque[Introduction] = deque(maxlen=50)
+        # SIGTERM: no new introductions (SPEC §6 answers them 503).
+        self.draining = False
+
+    def reconfigure(self, config: TrackerConfig) -> None:
+        """New limits, allow-list and TURN secrets (SIGHUP); state is kept."""
+        self.config = config
+        self.rate_limiter.rate = config.peer_rate
+        self.rate_limiter.burst = config.peer_burst
+        self.attaches.retime(config.attach_resend_intervals, config.attach_timeout)
+
+    def drain(self, now: float) -> list[Effect]:
+        """Stop introducing: every pending ATTACH is answered 503 now, and
+        new ones are refused with 503 until the node stops."""
+        self.draining = True
+        effects: list[Effect] = []
+        for pending in self.attaches.pop_all():
+            effects += self._finish_attach(pending, Status.OVERLOADED, "Shutting Down", now)
+        return effects
 
     # ------------------------------------------------------------------
     # entry points
@@ -162,10 +200,14 @@ class Tracker:
             request = parse_request_untrusted(data, max_size=self.config.max_request_size)
         except PpspError as error:
             response = error.to_response()
+            self.last_method = "invalid"
             if response is None:
                 # Unattributable: never answer (ARCHITECTURE habit 4).
                 return [RequestDropped("ppsp-unanswerable", error.reason)]
+            self.answers["invalid", response.status] += 1
             return [Transmit(session.session_id, (encode_response(response),), session.node_id)]
+        self.last_method = request.method.value
+        self.last_peer_id = request.peer_id
         try:
             return self.handle_request(request, data, session, now)
         except Exception:  # a bug or a store failure: 500, never details (SPEC §2)
@@ -186,6 +228,7 @@ class Tracker:
                 return self._reply(session, request, Status.BAD_REQUEST, "TransactionID Reused")
             if cached.datagrams is None:
                 return []  # still being processed: the retransmission is absorbed
+            self.replays += 1
             return [Transmit(session.session_id, cached.datagrams, session.node_id)]
 
         # SPEC §8 per-peer rate limit, counted per DTLS association (a peer
@@ -214,6 +257,7 @@ class Tracker:
             if answer.cache:
                 self._cache(request, session, digest, None, now)
             return effects
+        self.answers[request.method.value, answer.response.status] += 1
         datagrams = tuple(encode_response_datagrams(answer.response, config.datagram_budget))
         if answer.cache:
             self._cache(request, session, digest, datagrams, now)
@@ -252,6 +296,7 @@ class Tracker:
         return Response(status=status, transaction_id=request.transaction_id, reason=reason)
 
     def _reply(self, session: Session, request: Request, status: int, reason: str) -> list[Effect]:
+        self.answers[request.method.value, status] += 1
         """An uncached answer (the request is not attributable to the peer)."""
         data = encode_response(self._error(request, status, reason))
         return [Transmit(session.session_id, (data,), session.node_id)]
@@ -605,6 +650,8 @@ class Tracker:
             return _Answer(self._error(request, Status.FORBIDDEN, "Not Joined"))
         if target_id == record.peer_id:
             return _Answer(self._error(request, Status.FORBIDDEN, "Cannot Attach To Self"))
+        if self.draining:
+            return _Answer(self._error(request, Status.OVERLOADED, "Shutting Down"), cache=False)
         target = self.store.get_peer(target_id)
         if target is None or target.membership(swarm_id) is None:
             return _Answer(self._error(request, Status.NOT_FOUND, "Target Not Found"))
@@ -667,6 +714,12 @@ class Tracker:
         self, pending: PendingAttach, status: int, reason: str, now: float
     ) -> list[Effect]:
         """Answer the requester of an ATTACH, and cache that answer."""
+        self.answers["ATTACH", status] += 1
+        self.recent_introductions.append(
+            Introduction(
+                now, pending.swarm_id, pending.requester_id, pending.target_id, status, reason
+            )
+        )
         response = Response(
             status=status,
             transaction_id=pending.request_transaction_id,
@@ -683,4 +736,4 @@ class Tracker:
         return [Transmit(pending.requester_session, datagrams, pending.requester_node)]
 
 
-__all__ = ["PeerState", "Tracker"]
+__all__ = ["Introduction", "PeerState", "Tracker"]

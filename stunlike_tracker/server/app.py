@@ -43,9 +43,17 @@ def dtls_mtu(xml_budget: int) -> int:
 
 
 class RunningServer:
-    def __init__(self, endpoint: TrackerEndpoint, transport: asyncio.DatagramTransport) -> None:
+    def __init__(
+        self,
+        endpoint: TrackerEndpoint,
+        transport: asyncio.DatagramTransport,
+        settings: ServerSettings | None = None,
+        cookie_keys: CookieKeys | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.transport = transport
+        self.settings = settings
+        self._cookie_keys = cookie_keys
         sockname = transport.get_extra_info("sockname")
         self.address: tuple[str, int] = (sockname[0], sockname[1])
 
@@ -53,9 +61,45 @@ class RunningServer:
     def tracker(self) -> Tracker:
         return self.endpoint.tracker
 
+    def reload(self, settings: ServerSettings) -> None:
+        """Certificates, allow-lists, limits and TURN secrets from ``settings``;
+        established associations keep their DTLS state and stay up (the new
+        certificate serves new handshakes). The address, identity mode and
+        cookie keys stay as started."""
+        assert self.settings is not None and self._cookie_keys is not None
+        config = _identity(settings.tracker, self.settings.mutual)
+        self.endpoint.dtls = _dtls_context(
+            settings, config, self._cookie_keys, mutual=self.settings.mutual
+        )
+        self.endpoint.reconfigure(config, settings.limits)
+        self.settings = replace(settings, mutual=self.settings.mutual)
+
+    def drain(self) -> None:
+        """Refuse new handshakes and answer every pending ATTACH (503);
+        requests on established associations are still answered."""
+        self.endpoint.drain()
+
     async def close(self) -> None:
         self.transport.close()
         await self.endpoint.closed.wait()
+
+
+def _identity(config: TrackerConfig, mutual: bool) -> TrackerConfig:
+    mode = "mutual" if mutual else "open"
+    return config if config.identity_mode == mode else replace(config, identity_mode=mode)
+
+
+def _dtls_context(
+    settings: ServerSettings, config: TrackerConfig, keys: CookieKeys, *, mutual: bool
+) -> DtlsServerContext:
+    return DtlsServerContext(
+        settings.cert_pem,
+        settings.key_pem,
+        ca_pem=settings.peer_ca_pem if mutual else None,
+        require_client_cert=mutual,
+        cookie_keys=keys,
+        mtu=dtls_mtu(config.datagram_budget),
+    )
 
 
 def _socket(host: str, port: int, receive_buffer: int) -> socket.socket:
@@ -79,21 +123,11 @@ async def start_server(
         keys = CookieKeys.from_shared_key(settings.cookie_secret)
     else:
         keys = CookieKeys.generate()
-    mode = "mutual" if settings.mutual else "open"
-    config = settings.tracker
-    if config.identity_mode != mode:
-        config = replace(config, identity_mode=mode)
-    dtls = DtlsServerContext(
-        settings.cert_pem,
-        settings.key_pem,
-        ca_pem=settings.peer_ca_pem if settings.mutual else None,
-        require_client_cert=settings.mutual,
-        cookie_keys=keys,
-        mtu=dtls_mtu(config.datagram_budget),
-    )
+    config = _identity(settings.tracker, settings.mutual)
+    dtls = _dtls_context(settings, config, keys, mutual=settings.mutual)
     tracker = Tracker(store if store is not None else MemoryStore(), config)
     endpoint = TrackerEndpoint(tracker, dtls, limits=settings.limits, mutual=settings.mutual)
     loop = asyncio.get_running_loop()
     sock = _socket(settings.host, settings.port, settings.receive_buffer)
     transport, _ = await loop.create_datagram_endpoint(lambda: endpoint, sock=sock)
-    return RunningServer(endpoint, transport)
+    return RunningServer(endpoint, transport, settings, keys)

@@ -16,11 +16,13 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
+from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.effects import Effect, PeerExpired, RequestDropped, Session, Transmit
 from stunlike_tracker.core.tracker import Tracker
+from stunlike_tracker.server.latency import LatencyHistograms
 from stunlike_tracker.server.sessions import Address, SessionEntry, SessionTable
 from stunlike_tracker.stun.responder import BindingResponder
 from stunlike_tracker.transport.demux import Route, classify
@@ -34,17 +36,30 @@ from stunlike_tracker.transport.dtls import (
 
 @dataclass(frozen=True, slots=True)
 class EndpointLimits:
-    max_sessions: int = 100_000
+    max_sessions: int = field(
+        default=100_000, metadata={"doc": "DTLS associations held at once (beyond: dropped)"}
+    )
     # A completed association silent for this long is dropped (a peer sends a
     # keep-alive every 25 s; the tracker forgets it after 90 s anyway).
-    idle_timeout: float = 120.0
-    handshake_timeout: float = 30.0
+    idle_timeout: float = field(
+        default=120.0, metadata={"doc": "a silent association is dropped after, seconds"}
+    )
+    handshake_timeout: float = field(
+        default=30.0, metadata={"doc": "an unfinished DTLS handshake is dropped after, seconds"}
+    )
     # Peer timers and store purging run at least this often ...
-    tick: float = 0.5
+    tick: float = field(
+        default=0.5, metadata={"doc": "peer timers and store purging run this often, seconds"}
+    )
     # ... and the idle-session scan (O(sessions)) this often.
-    eviction_interval: float = 5.0
+    eviction_interval: float = field(
+        default=5.0, metadata={"doc": "idle-association scan interval, seconds"}
+    )
     # Pause reading when the socket's send buffer holds more than this.
-    max_write_buffer: int = 4 * 1024 * 1024
+    max_write_buffer: int = field(
+        default=4 * 1024 * 1024,
+        metadata={"doc": "datagrams are dropped while the send buffer holds more, bytes"},
+    )
 
 
 log = logging.getLogger(__name__)
@@ -76,6 +91,10 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self.sessions = SessionTable(tracker.config.node_id, self.limits.max_sessions)
         self.drops: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
+        # Seconds per request through the core, by method (read at scrape time).
+        self.latency = LatencyHistograms()
+        self.draining = False
+        self.started_at = self.wall()
         self._transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
@@ -139,6 +158,17 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             return
         transport.sendto(data, address)
 
+    def reconfigure(self, config: TrackerConfig, limits: EndpointLimits) -> None:
+        """SIGHUP: new tracker settings and limits; sessions stay."""
+        self.tracker.reconfigure(config)
+        self.limits = limits
+        self.sessions.max_sessions = limits.max_sessions
+
+    def drain(self) -> None:
+        """SIGTERM: no new handshakes; pending ATTACHes are answered 503."""
+        self.draining = True
+        self._apply(self.tracker.drain(self.wall()))
+
     # ------------------------------------------------------------------
     # receive path
     # ------------------------------------------------------------------
@@ -175,6 +205,9 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self, data: bytes, address: Address, now: float, replacing: SessionEntry | None = None
     ) -> SessionEntry | None:
         """SPEC §8: nothing is allocated before the cookie checks out."""
+        if self.draining:
+            self.drops["draining"] += 1
+            return None
         hello = self.dtls.check_client_hello_untrusted(data, address, now)
         if hello.action is HelloAction.VERIFY_REQUEST:
             self.counters["dtls-hello-verify-sent"] += 1
@@ -206,13 +239,26 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                 entry.session_id, entry.address, identity, self.tracker.config.node_id
             )
             self.counters["dtls-handshakes"] += 1
+            log.debug(
+                "association established",
+                extra={"address": entry.address, "session_id": entry.session_id},
+            )
         elif not dtls.handshake_complete:
             self._handshaking.add(entry)
         effects: list[Effect] = []
         if entry.core_session is not None:
+            tracker = self.tracker
             for message in dtls.receive():
                 self.counters["ppsp-requests"] += 1
-                effects += self.tracker.handle_datagram(message, entry.core_session, self.wall())
+                started = time.perf_counter()
+                effects += tracker.handle_datagram(message, entry.core_session, self.wall())
+                self.latency.observe(tracker.last_method, time.perf_counter() - started)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "request %s",
+                        tracker.last_method,
+                        extra={"peer_id": tracker.last_peer_id, "address": entry.address},
+                    )
         self._flush(entry)
         self._apply(effects)
         if dtls.closed:
@@ -245,6 +291,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                     log.error("request failed (answered 500):\n%s", effect.detail)
             elif isinstance(effect, PeerExpired):
                 self.counters["peers-expired"] += 1
+                log.debug("peer expired", extra={"peer_id": effect.peer_id})
 
     def _evict(self, entry: SessionEntry) -> None:
         self._handshaking.discard(entry)

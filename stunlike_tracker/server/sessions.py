@@ -24,7 +24,7 @@ class SessionEntry:
 class SessionTable:
     def __init__(self, node_id: str, max_sessions: int) -> None:
         self._node_id = node_id
-        self._max = max_sessions
+        self.max_sessions = max_sessions
         self._ids = itertools.count(1)
         self.by_address: dict[Address, SessionEntry] = {}
         self.by_id: dict[str, SessionEntry] = {}
@@ -34,7 +34,7 @@ class SessionTable:
 
     @property
     def full(self) -> bool:
-        return len(self.by_address) >= self._max
+        return len(self.by_address) >= self.max_sessions
 
     def add(self, address: Address, dtls: DtlsServerSession, now: float) -> SessionEntry:
         entry = SessionEntry(f"{self._node_id}:{next(self._ids)}", address, dtls, now)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from stunlike_tracker.cli import build_parser
 from stunlike_tracker.server.app import RunningServer
 from tests.integration.support import Pki, client_for
 
@@ -136,17 +137,21 @@ def test_serve_reports_a_busy_port_in_one_line(tmp_path: Path) -> None:
 
 
 def test_tracker_settings_from_the_config_file_are_type_checked() -> None:
-    from stunlike_tracker.cli import UsageError, _tracker_config, build_parser
+    from stunlike_tracker.config import ConfigError, build_settings, tracker_config
+    from stunlike_tracker.service import flag_overrides
 
-    plain = build_parser().parse_args(["serve"])
+    plain = flag_overrides(build_parser().parse_args(["serve"]))
     table = {"allowed_swarms": ["a", "b"], "keep-alive": 10, "track_timeout": 60}
-    config = _tracker_config(table, plain)
+    config = tracker_config(build_settings({"tracker": table}, plain))
     assert config.allowed_swarms == frozenset({"a", "b"})
     assert config.keep_alive == 10
     assert config.track_timeout == 60.0 and isinstance(config.track_timeout, float)
-    closed = build_parser().parse_args(["serve", "--allow-swarm", "x", "--allow-swarm", "y"])
-    assert _tracker_config({}, closed).allowed_swarms == frozenset({"x", "y"})
-    assert _tracker_config({"allowed_swarms": ["a"]}, closed).allowed_swarms == frozenset("xy")
+    closed = flag_overrides(
+        build_parser().parse_args(["serve", "--allow-swarm", "x", "--allow-swarm", "y"])
+    )
+    assert tracker_config(build_settings({}, closed)).allowed_swarms == frozenset({"x", "y"})
+    with_list = build_settings({"tracker": {"allowed_swarms": ["a"]}}, closed)
+    assert tracker_config(with_list).allowed_swarms == frozenset("xy")
     bad: list[dict[str, object]] = [
         {"keep_alive": "25"},
         {"keep_alive": 2.5},
@@ -157,11 +162,13 @@ def test_tracker_settings_from_the_config_file_are_type_checked() -> None:
         {"allowed_swarms": [1]},
         {"attach_resend_intervals": ["x"]},
         {"turn": {}},
+        {"identity_mode": "mutual"},
     ]
     for table in bad:
-        with pytest.raises(UsageError) as info:
-            _tracker_config(table, plain)
+        with pytest.raises(ConfigError) as info:
+            build_settings({"tracker": table}, plain)
         assert "\n" not in str(info.value), table
+        assert str(info.value).startswith("[tracker] " + next(iter(table))), info.value
 
 
 def test_serve_allow_swarm_makes_a_closed_tracker(tmp_path: Path) -> None:
