@@ -252,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--relay-only", action="store_true", help="connect through TURN only")
     peer.add_argument("--json", action="store_true", help="print a JSON result line at the end")
 
+    from stunlike_tracker.loadgen.command import add_parser as add_load_parser
+
+    add_load_parser(sub)
+
     lab = sub.add_parser("lab", help="the NAT lab (see interop/README.md)")
     lab.add_argument("lab_args", nargs=argparse.REMAINDER)
     return parser
@@ -281,6 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _print_config(args)
         if args.command == "certs":
             return _certs(args)
+        if args.command == "load":
+            from stunlike_tracker.loadgen.command import run as run_load
+
+            return run_load(args, UsageError)
         if args.command == "lab":
             from stunlike_tracker.lab.cli import main as lab_main
 
