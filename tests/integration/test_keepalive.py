@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
 from stunlike_tracker.core.config import TrackerConfig
+from stunlike_tracker.peer.client import TrackerClient
 from stunlike_tracker.ppsp.messages import PeerMode
-from tests.integration.support import Pki, client_for, serve
+from tests.integration.support import Pki, client_for, client_settings, serve
 
 
 @pytest.mark.asyncio
@@ -16,14 +18,13 @@ async def test_keepalive_outlives_the_track_timer_and_silence_does_not(pki: Pki)
     # keep-alive every 1 s against a 2.5 s track timer; we wait 4 s of timers.
     server = await serve(pki, TrackerConfig(lan_mode=True, keep_alive=1, track_timeout=2.5))
     alive = client_for(server, pki, "alive")
-    silent = client_for(server, pki, "silent")
+    quiet = replace(client_settings(server, pki), keep_alives=False)
+    silent = TrackerClient(quiet, "silent")
     try:
         assert (await alive.connect()).keep_alive == 1
         await alive.join("x")
         await silent.connect()
         await silent.join("x", PeerMode.SEED)
-        assert silent._keepalive_task is not None
-        silent._keepalive_task.cancel()  # this one goes quiet
         await asyncio.sleep(4.0)  # the timers under test run on real time
         assert server.tracker.store.get_peer("alive") is not None
         assert server.tracker.store.get_peer("silent") is None
