@@ -77,6 +77,7 @@ from stunlike_tracker.ice.sdp import (
     offer_from_sdp_untrusted,
     sdp_from_offer,
 )
+from stunlike_tracker.peer import ice_agent
 from stunlike_tracker.ppsp.messages import AddressType, IceOffer, TurnServer
 
 __all__ = [
@@ -234,6 +235,7 @@ class _Link:
 
     def __init__(self, servers: IceServers) -> None:
         self.servers = servers
+        ice_agent.install()  # RFC 8445 §7.3.1.4 triggered checks (peer/ice_agent.py)
         self.pc = RTCPeerConnection(servers.rtc_configuration())
         self.dc = self.pc.createDataChannel(_LABEL, negotiated=True, id=0, ordered=True)
         self.dc.bufferedAmountLowThreshold = SEND_LOW_WATER
