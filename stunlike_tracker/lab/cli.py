@@ -3,6 +3,7 @@
     lab up [--nat TYPE ...] [--shared] [--loss PCT] [--no-coturn]
     lab down [--force]
     lab natcheck [--json PATH]
+    lab interop [--json PATH]
     lab matrix [--no-relay] [--loss PCT] [--json FILE] [--svg FILE]
                [--runner tracker|aioice] [--relay off|on|both] [--types TYPE ...]
                [--timeout S] [--no-shared] [--row TYPE]
@@ -28,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from stunlike_tracker.lab import heatmap, matrix, natcheck
+from stunlike_tracker.lab import heatmap, interop, matrix, natcheck
 from stunlike_tracker.lab.coturn import Coturn
 from stunlike_tracker.lab.runners import RUNNERS
 from stunlike_tracker.lab.topology import (
@@ -125,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
         "--json", type=Path, help="write the report as JSON (and the SVG heat map beside it)"
     )
     mx.add_argument("--svg", type=Path, help="write the heat map here (default: FILE.svg)")
+    io = sub.add_parser(
+        "interop", help="third-party STUN, DTLS and ICE clients against our tracker"
+    )
+    io.add_argument("--json", type=Path, help="write the cells as JSON")
     return ap
 
 
@@ -143,6 +148,8 @@ def main(argv: list[str]) -> int:
                 return _up(args)
             if args.cmd == "natcheck":
                 return _natcheck(args)
+            if args.cmd == "interop":
+                return _interop(args)
             return _matrix(args)
     except KeyboardInterrupt:
         _complain("interrupted, torn down")
@@ -235,6 +242,20 @@ def _natcheck(args: argparse.Namespace) -> int:
             ]
             args.json.write_text(json.dumps(rows, indent=2) + "\n")
         return 0 if ok else 1
+
+
+def _interop(args: argparse.Namespace) -> int:
+    if problem := _need_coturn():
+        print(f"lab: {problem}", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    with Topology(interop.interop_lans()) as lab, Coturn(lab) as coturn:
+        results = interop.run_interop(lab, coturn)
+    elapsed = time.monotonic() - t0
+    print(interop.format_table(results, elapsed))
+    if args.json:
+        args.json.write_text(json.dumps(interop.to_json(results, elapsed), indent=2) + "\n")
+    return 0 if results and all(r.passed for r in results) else 1
 
 
 def _matrix(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ result line becomes the ``PairResult``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import select
@@ -36,7 +37,7 @@ PAYLOAD_BYTES = 64 * 1024
 CLI = [sys.executable, "-m", "stunlike_tracker.cli"]
 
 
-def _read_line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> str:
+def read_line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> str:
     """The first stdout line starting with ``prefix``, waiting at most ``timeout``."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
@@ -54,7 +55,7 @@ def _read_line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> str:
             return line.strip()
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
+def stop_process(proc: subprocess.Popen[Any]) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -95,7 +96,7 @@ class TrackerPairRunner:
         give_up = 2 * timeout + 6
         try:
             # The seeder CONNECTs, gathers and JOINs first: slow under loss.
-            _read_line(seeder, "seeding ", 30 + 2 * timeout)
+            read_line(seeder, "seeding ", 30 + 2 * timeout)
             started = time.monotonic()
             leecher = lab.run(
                 leecher_host,
@@ -116,7 +117,7 @@ class TrackerPairRunner:
         except (LabError, subprocess.TimeoutExpired) as error:
             return PairResult("failed", None, None, f"runner: {error}")
         finally:
-            _stop(seeder)
+            stop_process(seeder)
         lines = [ln for ln in leecher.stdout.splitlines() if ln.startswith("{")]
         try:
             result = json.loads(lines[-1]) if lines else {}
@@ -134,8 +135,21 @@ class TrackerPairRunner:
         return PairResult("failed", None, None, f"{detail} ({time.monotonic() - started:.1f} s)")
 
 
+@dataclasses.dataclass(frozen=True)
+class Trackers:
+    """The trackers running on ``trk``: ``PLAIN_PORT`` without TURN,
+    ``RELAY_PORT`` handing out TURN REST credentials for the lab's coturn."""
+
+    tracker_ip: str
+    workdir: Path
+
+    @property
+    def certs(self) -> Path:
+        return self.workdir / "certs"
+
+
 @contextlib.contextmanager
-def tracker_runner(lab: Topology, coturn: Coturn) -> Iterator[RunPair]:
+def running_trackers(lab: Topology, coturn: Coturn) -> Iterator[Trackers]:
     """Start both trackers in the lab's tracker host; stop them afterwards."""
     with tempfile.TemporaryDirectory(prefix="stl-lab-") as tmp:
         workdir = Path(tmp)
@@ -154,26 +168,34 @@ def tracker_runner(lab: Topology, coturn: Coturn) -> Iterator[RunPair]:
                 (PLAIN_PORT, []),
                 (RELAY_PORT, ["--turn-uri", turn_uri, "--turn-secret", secret]),
             ):
-                proc = lab.spawn(
-                    TRACKER_HOST,
-                    [
-                        *CLI,
-                        "serve",
-                        "--host",
-                        tracker_ip,
-                        "--port",
-                        str(port),
-                        "--certs",
-                        str(workdir / "certs"),
-                        *extra,
-                    ],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
-                )
-                trackers.append(proc)
-                _read_line(proc, "listening udp ", 30)
-            yield TrackerPairRunner(lab, workdir, tracker_ip)
+                trackers.append(start_tracker(lab, workdir / "certs", port, extra))
+            yield Trackers(tracker_ip, workdir)
         finally:
             for proc in trackers:
-                _stop(proc)
+                stop_process(proc)
+
+
+def start_tracker(lab: Topology, certs: Path, port: int, extra: list[str]) -> subprocess.Popen[str]:
+    """``stunlike-tracker serve`` on ``trk``, returned once it listens."""
+    tracker_ip = lab.public_address(TRACKER_HOST)
+    argv = [*CLI, "serve", "--host", tracker_ip, "--port", str(port), "--certs", str(certs)]
+    proc = lab.spawn(
+        TRACKER_HOST,
+        [*argv, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        read_line(proc, "listening udp ", 30)
+    except LabError:
+        stop_process(proc)
+        raise
+    return proc
+
+
+@contextlib.contextmanager
+def tracker_runner(lab: Topology, coturn: Coturn) -> Iterator[RunPair]:
+    """Our trackers in ``trk``; ``stunlike-tracker peer`` processes per case."""
+    with running_trackers(lab, coturn) as trackers:
+        yield TrackerPairRunner(lab, trackers.workdir, trackers.tracker_ip)

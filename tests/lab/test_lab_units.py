@@ -271,3 +271,17 @@ def test_runner_contract_accepts_sync_and_async_callables() -> None:
     assert report.results[0].result.outcome == "failed"
     with pytest.raises(TypeError, match="not a PairResult"):
         asyncio.run(matrix.run_cases(lab, [case], Broken(), ice_timeout=1))  # type: ignore[arg-type]
+
+
+def test_interop_table_counts_negative_controls_that_refuse_as_passing() -> None:
+    from stunlike_tracker.lab.interop import CellResult, format_table, to_json
+
+    results = [
+        CellResult("stun", "x", True, True, "mapped 203.0.113.10:1", 0.1),
+        CellResult("dtls", "NEG: y", False, False, "alert 40", 0.2),
+        CellResult("dtls", "NEG: z", False, True, "handshake completed", 0.2),
+    ]
+    assert [r.passed for r in results] == [True, True, False]
+    table = format_table(results, 1.0)
+    assert "2/3 cells pass" in table
+    assert to_json(results, 1.0)["all_pass"] is False
