@@ -246,7 +246,9 @@ def gather_libnice(env: Env) -> Outcome:
 
 def gather_chromium(env: Env) -> Outcome:
     page = f"file://{AGENTS / 'chromium_gather.html'}?stun={env.tracker_ip}:{PLAIN_PORT}"
-    with tempfile.TemporaryDirectory(prefix="stl-chromium-") as profile:
+    # Chromium's helper processes may still write the profile as it exits;
+    # the lab's teardown ends them, and the leftover files do not matter.
+    with tempfile.TemporaryDirectory(prefix="stl-chromium-", ignore_cleanup_errors=True) as profile:
         argv = [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", page]
         proc = env.lab.spawn(
             NATTED, argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
