@@ -1,0 +1,1 @@
+"""Baseline servers for bench/compare.py (ceilings and alternatives, not product code)."""
