@@ -19,6 +19,7 @@ import re
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,7 @@ from stunlike_tracker.lab.topology import LanSpec, Topology
 from stunlike_tracker.lab.tracker_runner import (
     CLI,
     PLAIN_PORT,
+    RELAY_PORT,
     running_trackers,
     start_tracker,
     stop_process,
@@ -58,8 +60,22 @@ CHROMIUM_FLAGS: Final = (
 )
 
 
+CONE_PEER: Final = "nat2"
+"""A second port-restricted cone LAN: full connections cross two NATs."""
+SYM_OURS: Final = "sym1"
+SYM_AGENT: Final = "sym2"
+"""Two symmetric-NAT LANs: only a TURN relay connects them."""
+CONNECT_TIMEOUT: Final = 15.0
+
+
 def interop_lans() -> list[LanSpec]:
-    return [LanSpec(NATTED, "port-restricted-cone"), LanSpec(OPEN, "none")]
+    return [
+        LanSpec(NATTED, "port-restricted-cone"),
+        LanSpec(CONE_PEER, "port-restricted-cone"),
+        LanSpec(SYM_OURS, "symmetric"),
+        LanSpec(SYM_AGENT, "symmetric"),
+        LanSpec(OPEN, "none"),
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,6 +297,100 @@ def _lines(proc: subprocess.Popen[str], timeout: float) -> Iterator[str]:
             yield line
 
 
+# -- full connections: our P2P channel <-> a third-party WebRTC agent -----------
+
+
+def _werift_peer(role: str, config: dict[str, Any]) -> list[str]:
+    return ["node", str(AGENTS / "werift_peer.cjs"), role, json.dumps(config)]
+
+
+def _connect(env: Env, agent: str, our_role: str, relay: bool) -> Outcome:
+    """Our channel (``channel_side``) in one NATed LAN, the agent in another;
+    the driver relays their SDP lines; both must report data both ways."""
+    our_host, agent_host = (SYM_OURS, SYM_AGENT) if relay else (NATTED, CONE_PEER)
+    port = RELAY_PORT if relay else PLAIN_PORT
+    side = [
+        *env.lab.python_argv("stunlike_tracker.lab.channel_side"),
+        "--tracker", f"{env.tracker_ip}:{port}", "--ca", str(env.certs / "ca.pem"),
+    ]  # fmt: skip
+    turn = None
+    if relay:  # the agent's own TURN REST credentials, from our tracker
+        _, out = _run(
+            env, agent_host, [*side, "--peer-id", f"{agent}-{our_role}-agent", "--turn-only"]
+        )
+        turn = _json_line(out).get("turn")
+        if not turn:
+            return False, "the tracker handed out no TURN credentials: " + out.strip()[-160:]
+    config = {"stun": f"{env.tracker_ip}:{port}", "turn": turn}
+    agent_role = "answer" if our_role == "offer" else "offer"
+    ours_argv = [*side, "--peer-id", f"{agent}-{our_role}-{int(relay)}", "--role", our_role]
+    ours_argv += ["--timeout", str(CONNECT_TIMEOUT)]
+    pipes: dict[str, Any] = {
+        "stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL,
+        "text": True, "env": env.lab.python_env(),
+    }  # fmt: skip
+    ours = env.lab.spawn(our_host, ours_argv, **pipes)
+    theirs = env.lab.spawn(agent_host, AGENT_PEERS[agent](agent_role, config), **pipes)
+    try:
+        results = _relay_sdp({"ours": ours, agent: theirs}, 3 * CONNECT_TIMEOUT)
+    finally:
+        stop_process(ours)
+        stop_process(theirs)
+    mine, other = results.get("ours", {}), results.get(agent, {})
+    if mine.get("outcome") == "ok" and other.get("outcome") == "ok":
+        return True, (
+            f"{mine.get('connect_ms'):.0f} ms, pair {mine.get('pair_type')}, "
+            f"both ways ({agent} got {other.get('received')})"
+        )
+    return False, f"ours: {mine.get('detail', mine)}; {agent}: {other.get('detail', other)}"
+
+
+def _relay_sdp(procs: dict[str, subprocess.Popen[str]], timeout: float) -> dict[str, Any]:
+    """Forward each side's ``{"sdp"}`` line to the other; collect the
+    ``{"outcome"}`` lines (the last one of each side wins)."""
+    names = list(procs)
+    by_fd = {procs[n].stdout: n for n in names}
+    results: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    open_fds = [fd for fd in by_fd if fd is not None]
+    while open_fds and (left := deadline - time.monotonic()) > 0:
+        if any(r.get("outcome") != "ok" for r in results.values()):
+            break
+        if "ours" in results and len(results) == 2:
+            break  # our side ends last when it works: it waits for the echo
+        ready, _, _ = select.select(open_fds, [], [], min(left, 0.5))
+        for fd in ready:
+            line = fd.readline()
+            if not line:
+                open_fds.remove(fd)
+                continue
+            name = by_fd[fd]
+            message = _json_line(line)
+            if "sdp" in message:
+                other = procs[names[1 - names.index(name)]]
+                assert other.stdin is not None
+                with contextlib.suppress(OSError):
+                    other.stdin.write(json.dumps({"sdp": message["sdp"]}) + "\n")
+                    other.stdin.flush()
+            elif "outcome" in message:
+                results[name] = message
+    return results
+
+
+def _chromium_peer(role: str, config: dict[str, Any]) -> list[str]:
+    return [sys.executable, str(AGENTS / "chromium_peer.py"), role, json.dumps(config)]
+
+
+AGENT_PEERS: Final[dict[str, Callable[[str, dict[str, Any]], list[str]]]] = {
+    "werift": _werift_peer,
+    "chromium": _chromium_peer,
+}
+
+
+def _connect_cell(agent: str, our_role: str, relay: bool) -> Check:
+    return lambda env: _connect(env, agent, our_role, relay)
+
+
 CELLS: Final[tuple[tuple[str, str, bool, Check], ...]] = (
     ("stun", "turnutils_stunclient (coturn)", True, stun_turnutils),
     ("stun", "stun (stun-client, RFC 3489)", True, stun_rfc3489_client),
@@ -293,6 +403,32 @@ CELLS: Final[tuple[tuple[str, str, bool, Check], ...]] = (
     ("gather", "werift 0.24 (Node 20)", True, gather_werift),
     ("gather", "libnice 0.1 (python3-gi)", True, gather_libnice),
     ("gather", "headless Chromium", True, gather_chromium),
+    (
+        "connect",
+        "werift answers our offer (2 cone NATs)",
+        True,
+        _connect_cell("werift", "offer", False),
+    ),
+    (
+        "connect",
+        "we answer werift's offer (2 cone NATs)",
+        True,
+        _connect_cell("werift", "answer", False),
+    ),
+    ("connect", "werift, 2 symmetric NATs, TURN", True, _connect_cell("werift", "offer", True)),
+    (
+        "connect",
+        "Chromium answers our offer (2 cone NATs)",
+        True,
+        _connect_cell("chromium", "offer", False),
+    ),
+    (
+        "connect",
+        "we answer Chromium's offer (2 cone NATs)",
+        True,
+        _connect_cell("chromium", "answer", False),
+    ),
+    ("connect", "Chromium, 2 symmetric NATs, TURN", True, _connect_cell("chromium", "offer", True)),
 )
 
 
