@@ -38,6 +38,16 @@ class PeerExpired:
 
 
 @dataclass(frozen=True, slots=True)
+class AckRelayed:
+    """An ATTACH_ACK for an ATTACH taken on ``node_id``: that node finishes
+    the introduction (``Tracker.on_remote_ack``; SPEC §9)."""
+
+    node_id: str
+    indication_id: str
+    peer_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class RequestDropped:
     """An input that was not (fully) served, counted by ``reason``;
     ``detail`` is for the operator's log (a traceback for internal errors)."""
@@ -46,4 +56,4 @@ class RequestDropped:
     detail: str = ""
 
 
-Effect = Transmit | PeerExpired | RequestDropped
+Effect = Transmit | PeerExpired | RequestDropped | AckRelayed

@@ -34,6 +34,7 @@ from stunlike_tracker.core.addresses import host_addresses, reflexive_address
 from stunlike_tracker.core.attach import PendingAttach, PendingAttaches
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.effects import (
+    AckRelayed,
     Effect,
     PeerExpired,
     RequestDropped,
@@ -697,18 +698,41 @@ class Tracker:
                 next_resend_at=self.attaches.first_resend_at(now),
             )
         )
+        if target.node_id != session.node_id:
+            # Its ATTACH_ACK arrives at the target's node: relayed here (SPEC §9).
+            self.store.put_indication(
+                target_id,
+                indication.transaction_id,
+                session.node_id,
+                now + self.config.attach_timeout,
+            )
         self.store.put_peer(self._renew(record, now))
         send = Transmit(target.session_id, (datagram,), target.node_id)
         return _Answer(None, effects=(send,))
 
     def _attach_ack(self, request: Request, record: PeerRecord, now: float) -> _Answer:
         pending = self.attaches.get(request.indication_id or "")
+        if pending is None and request.indication_id is not None:
+            origin = self.store.take_indication(record.peer_id, request.indication_id, now)
+            if origin is not None:
+                self.store.put_peer(self._renew(record, now))
+                relay = AckRelayed(origin, request.indication_id, record.peer_id)
+                return _Answer(self._ok(request), effects=(relay,))
         if pending is None or pending.target_id != record.peer_id:
             return _Answer(self._error(request, Status.NOT_FOUND, "Indication Not Found"))
         self.attaches.pop(pending.indication_id)
         self.store.put_peer(self._renew(record, now))
         effects = self._finish_attach(pending, Status.OK, "OK", now)
         return _Answer(self._ok(request), effects=tuple(effects))
+
+    def on_remote_ack(self, indication_id: str, peer_id: str, now: float) -> list[Effect]:
+        """Another node received ``peer_id``'s ATTACH_ACK for an ATTACH taken
+        here (``AckRelayed``): the requester gets its 200."""
+        pending = self.attaches.get(indication_id)
+        if pending is None or pending.target_id != peer_id:
+            return []
+        self.attaches.pop(indication_id)
+        return self._finish_attach(pending, Status.OK, "OK", now)
 
     def _finish_attach(
         self, pending: PendingAttach, status: int, reason: str, now: float

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import socket
 from dataclasses import dataclass, field, replace
 
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.tracker import Tracker
 from stunlike_tracker.server.endpoint import EndpointLimits, TrackerEndpoint
+from stunlike_tracker.server.shared import NodeBus, SharedStoreDriver, idle_overlay, pubsub_client
 from stunlike_tracker.store.contract import TrackerStore
 from stunlike_tracker.store.memory import MemoryStore
+from stunlike_tracker.store.redis import RedisStore, connect
 from stunlike_tracker.transport.cookies import CookieKeys
 from stunlike_tracker.transport.dtls import DtlsServerContext
 
@@ -30,6 +34,11 @@ class ServerSettings:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     limits: EndpointLimits = field(default_factory=EndpointLimits)
     receive_buffer: int = 4 * 1024 * 1024
+    # "memory" (embedded) or a shared store URL: redis://HOST:PORT/DB,
+    # rediss://..., redis+cluster://HOST:PORT (SPEC §9).
+    store: str = "memory"
+    # Several processes on one port (serve --workers).
+    reuse_port: bool = False
 
 
 # AEAD record overhead: 13-byte header + 8-byte explicit nonce + 16-byte tag,
@@ -49,11 +58,13 @@ class RunningServer:
         transport: asyncio.DatagramTransport,
         settings: ServerSettings | None = None,
         cookie_keys: CookieKeys | None = None,
+        shared: SharedStoreDriver | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.transport = transport
         self.settings = settings
         self._cookie_keys = cookie_keys
+        self.shared = shared
         sockname = transport.get_extra_info("sockname")
         self.address: tuple[str, int] = (sockname[0], sockname[1])
 
@@ -68,6 +79,8 @@ class RunningServer:
         cookie keys stay as started."""
         assert self.settings is not None and self._cookie_keys is not None
         config = _identity(settings.tracker, self.settings.mutual)
+        # The node id names this node's sessions in a shared store: it stays.
+        config = replace(config, node_id=self.endpoint.tracker.config.node_id)
         self.endpoint.dtls = _dtls_context(
             settings, config, self._cookie_keys, mutual=self.settings.mutual
         )
@@ -82,6 +95,10 @@ class RunningServer:
     async def close(self) -> None:
         self.transport.close()
         await self.endpoint.closed.wait()
+        if self.shared is not None:
+            if self.shared.bus is not None:
+                await self.shared.bus.close()
+            await self.shared.store.close()
 
 
 def _identity(config: TrackerConfig, mutual: bool) -> TrackerConfig:
@@ -102,11 +119,13 @@ def _dtls_context(
     )
 
 
-def _socket(host: str, port: int, receive_buffer: int) -> socket.socket:
+def _socket(host: str, port: int, receive_buffer: int, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError:
         sock.close()
@@ -125,9 +144,25 @@ async def start_server(
         keys = CookieKeys.generate()
     config = _identity(settings.tracker, settings.mutual)
     dtls = _dtls_context(settings, config, keys, mutual=settings.mutual)
+    shared_store: RedisStore | None = None
+    if store is None and settings.store != "memory":
+        if config.node_id == "local":
+            # Session ids must be unique across the nodes of one tracker.
+            node = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+            config = replace(config, node_id=node)
+        shared_store = RedisStore(
+            connect(settings.store), offer_ttl=config.offer_ttl, tombstone_ttl=config.track_timeout
+        )
     tracker = Tracker(store if store is not None else MemoryStore(), config)
     endpoint = TrackerEndpoint(tracker, dtls, limits=settings.limits, mutual=settings.mutual)
+    driver: SharedStoreDriver | None = None
+    if shared_store is not None:
+        tracker.store = idle_overlay(0.0)
+        bus = NodeBus(pubsub_client(settings.store), config.node_id)
+        driver = SharedStoreDriver(tracker, shared_store, endpoint._apply, endpoint.wall, bus)
+        endpoint.shared = driver
+        await bus.start()
     loop = asyncio.get_running_loop()
-    sock = _socket(settings.host, settings.port, settings.receive_buffer)
+    sock = _socket(settings.host, settings.port, settings.receive_buffer, settings.reuse_port)
     transport, _ = await loop.create_datagram_endpoint(lambda: endpoint, sock=sock)
-    return RunningServer(endpoint, transport, settings, keys)
+    return RunningServer(endpoint, transport, settings, keys, driver)

@@ -17,10 +17,17 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from stunlike_tracker.core.config import TrackerConfig
-from stunlike_tracker.core.effects import Effect, PeerExpired, RequestDropped, Session, Transmit
+from stunlike_tracker.core.effects import (
+    AckRelayed,
+    Effect,
+    PeerExpired,
+    RequestDropped,
+    Session,
+    Transmit,
+)
 from stunlike_tracker.core.tracker import Tracker
 from stunlike_tracker.server.latency import LatencyHistograms
 from stunlike_tracker.server.sessions import Address, SessionEntry, SessionTable
@@ -32,6 +39,9 @@ from stunlike_tracker.transport.dtls import (
     DtlsServerSession,
     HelloAction,
 )
+
+if TYPE_CHECKING:
+    from stunlike_tracker.server.shared import SharedStoreDriver
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,8 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self._handshaking: set[SessionEntry] = set()
         self._last_housekeeping = 0.0
         self.closed = asyncio.Event()
+        # Set with a shared store (SPEC §9): requests go through it, async.
+        self.shared: SharedStoreDriver | None = None
 
     # ------------------------------------------------------------------
     # asyncio plumbing
@@ -250,6 +262,9 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             tracker = self.tracker
             for message in dtls.receive():
                 self.counters["ppsp-requests"] += 1
+                if self.shared is not None:
+                    self.shared.submit(message, entry.core_session)
+                    continue
                 started = time.perf_counter()
                 effects += tracker.handle_datagram(message, entry.core_session, self.wall())
                 self.latency.observe(tracker.last_method, time.perf_counter() - started)
@@ -276,7 +291,10 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         for effect in effects:
             if isinstance(effect, Transmit):
                 entry = self.sessions.by_id.get(effect.session_id)
-                if entry is None or effect.node_id != self.tracker.config.node_id:
+                here = effect.node_id == self.tracker.config.node_id
+                if not here and self.shared is not None and self.shared.forward(effect):
+                    continue
+                if entry is None or not here:
                     self.drops["transmit-no-session"] += 1
                     continue
                 try:
@@ -292,10 +310,16 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             elif isinstance(effect, PeerExpired):
                 self.counters["peers-expired"] += 1
                 log.debug("peer expired", extra={"peer_id": effect.peer_id})
+            elif isinstance(effect, AckRelayed) and (
+                self.shared is None or not self.shared.forward(effect)
+            ):
+                self.drops["ack-relay-no-bus"] += 1
 
     def _evict(self, entry: SessionEntry) -> None:
         self._handshaking.discard(entry)
         self.sessions.remove(entry)
+        if self.shared is not None:
+            self.shared.forget_session(entry.session_id)
 
     # ------------------------------------------------------------------
     # timers
@@ -325,7 +349,10 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                 self._flush(entry)
                 if entry.dtls.closed:
                     self._evict(entry)
-        self._apply(self.tracker.on_timer(self.wall()))
+        if self.shared is not None:
+            self.shared.timer()
+        else:
+            self._apply(self.tracker.on_timer(self.wall()))
         if now - self._last_housekeeping >= self.limits.eviction_interval:
             self._last_housekeeping = now
             limits = self.limits

@@ -1,9 +1,20 @@
 """The store contract: everything the tracker core keeps (SPEC §9).
 
-Every backend implements this protocol and passes the conformance suite in
-tests/store/. The contract is synchronous: the embedded backend is plain
-memory; a network backend is driven from a worker thread by the server so
-the event loop never blocks on it.
+Two levels, so that the core stays free of I/O and the embedded default
+costs no round trip:
+
+* ``TrackerStore``: the synchronous, item-level contract the core is written
+  against. The embedded ``MemoryStore`` implements it directly (the server
+  calls the core with it, nothing awaited).
+* ``SharedStore``: the asynchronous, operation-level contract of a network
+  store (``RedisStore``), shared by many tracker nodes. The server awaits
+  ``load`` (one round trip: everything one request may read, consume-once
+  things already taken), runs the core synchronously on the returned
+  ``Overlay`` (a ``TrackerStore`` over that data, recording writes), then
+  awaits ``commit`` (one round trip: the writes, atomic per hash slot). See
+  store/overlay.py and server/shared.py.
+
+Every backend passes the conformance suites in tests/store/.
 
 Rules every backend keeps:
 * ``take_offer`` is atomic: one offer is handed to exactly one caller.
@@ -19,6 +30,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from stunlike_tracker.ppsp.messages import IceOffer, PeerMode
+from stunlike_tracker.store.overlay import LoadPlan, Overlay
 from stunlike_tracker.store.records import CachedResponse, OfferGrant, PeerRecord
 
 
@@ -67,6 +79,16 @@ class TrackerStore(Protocol):
         offer id is answered once, and only by the peer it was handed to:
         anyone else's attempt leaves it in place)."""
 
+    # --- ATTACH across nodes (SPEC §9) -----------------------------------
+    def put_indication(
+        self, target_id: str, indication_id: str, origin_node: str, expires_at: float
+    ) -> None:
+        """An ATTACH toward ``target_id`` was taken on ``origin_node``: its
+        ATTACH_ACK, arriving at the target's node, is relayed there."""
+
+    def take_indication(self, target_id: str, indication_id: str, now: float) -> str | None:
+        """The origin node of an indication sent to ``target_id`` (once)."""
+
     # --- tombstones (SPEC §3) --------------------------------------------
     def put_tombstone(self, record: PeerRecord, expires_at: float) -> None: ...
 
@@ -84,3 +106,20 @@ class TrackerStore(Protocol):
     # --- housekeeping ----------------------------------------------------
     def purge(self, now: float) -> None:
         """Drop expired offers, grants, tombstones and cache entries."""
+
+
+class SharedStore(Protocol):
+    """A store many tracker nodes share (SPEC §9); see the module docstring."""
+
+    async def load(self, plan: LoadPlan, now: float) -> Overlay:
+        """Step 1: read what the request may need; take consume-once items."""
+
+    async def commit(self, overlay: Overlay) -> bool:
+        """Step 2: apply the overlay's writes; False when the requester's
+        record changed since ``load`` (nothing of it applied: run again)."""
+
+    async def sweep(self, now: float, limit: int = 200, lease: float = 10.0) -> list[PeerRecord]:
+        """Expire due peers; each is expired by exactly one node, also when
+        the node that renewed it is dead. Returns this node's share."""
+
+    async def close(self) -> None: ...

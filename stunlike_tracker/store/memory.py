@@ -166,6 +166,15 @@ class MemoryStore:
         del self._grants[key]
         return entry[0]
 
+    # --- ATTACH across nodes: one node, nothing crosses -----------------
+    def put_indication(
+        self, target_id: str, indication_id: str, origin_node: str, expires_at: float
+    ) -> None:
+        pass
+
+    def take_indication(self, target_id: str, indication_id: str, now: float) -> str | None:
+        return None
+
     # --- tombstones ------------------------------------------------------
     def put_tombstone(self, record: PeerRecord, expires_at: float) -> None:
         self._tombstones[record.peer_id] = (record, expires_at)
