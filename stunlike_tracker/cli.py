@@ -210,6 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--turn-ttl", type=int, help="credential lifetime, s (default 600)")
     serve.add_argument("--cookie-secret", help="DTLS cookie secret shared by tracker nodes")
     serve.add_argument(
+        "--store",
+        help="memory (default), redis://HOST:PORT/DB, rediss://..., redis+cluster://HOST:PORT",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes on the port (shared store)"
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument(
         "--allow-swarm",
         action="append",
         metavar="ID",
@@ -293,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from stunlike_tracker.lab.cli import main as lab_main
 
             return lab_main(list(args.lab_args))
+        if args.command == "serve" and args.workers != 1:
+            from stunlike_tracker.server.workers import run_workers
+
+            return run_workers(args, list(argv) if argv is not None else sys.argv[1:])
         runner = {"serve": _serve, "client": _client, "peer": _peer}[args.command]
         return _run(runner(args))
     except (UsageError, ConfigError) as error:

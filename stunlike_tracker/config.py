@@ -110,7 +110,10 @@ class TurnSettings:
 class StoreConfig:
     url: str = field(
         default="memory",
-        metadata={"doc": "the store: 'memory' (embedded, one node)", "choices": ("memory",)},
+        metadata={
+            "doc": "'memory' (embedded, one node), or shared by the nodes of one tracker: "
+            "redis://HOST:PORT/DB, rediss://HOST:PORT/DB, redis+cluster://HOST:PORT"
+        },
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +31,7 @@ from stunlike_tracker.config import (
     tracker_config,
 )
 from stunlike_tracker.server.app import RunningServer, ServerSettings, start_server
+from stunlike_tracker.server.workers import COOKIE_SECRET_ENV, check_store_url
 
 log = logging.getLogger("stunlike_tracker.service")
 
@@ -40,6 +42,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "port": ("server", "port"),
     "certs": ("server", "certs"),
     "cookie_secret": ("server", "cookie_secret"),
+    "store": ("store", "url"),
     "allow_swarm": ("tracker", "allowed_swarms"),
     "turn_uri": ("turn", "uris"),
     "turn_secret": ("turn", "secrets"),
@@ -117,6 +120,7 @@ def server_settings(settings: Settings) -> ServerSettings:
         tracker=tracker_config(settings),
         limits=settings.endpoint,
         receive_buffer=server.receive_buffer,
+        store=check_store_url(settings.store.url),
     )
 
 
@@ -171,9 +175,14 @@ class Node:
 
 async def serve(args: argparse.Namespace) -> int:
     overrides = flag_overrides(args)
+    shared_secret = os.environ.get(COOKIE_SECRET_ENV)  # from serve --workers
+    if shared_secret and args.cookie_secret is None:
+        overrides.setdefault("server", {})["cookie_secret"] = shared_secret
     settings = load_settings(args.config, overrides)
     logs.configure(settings.logging.format, settings.logging.level)
     node_settings = server_settings(settings)
+    if getattr(args, "reuse_port", False):
+        node_settings = replace(node_settings, reuse_port=True)
     try:
         running = await start_server(node_settings)
     except OSError as error:

@@ -67,8 +67,9 @@ class Flow:
     def node_of(session: Session) -> int:
         return int(session.node_id.removeprefix("node"))
 
-    async def raw(self, session: Session, data: bytes) -> list[Effect]:
-        node = self.node_of(session)
+    async def raw(self, session: Session, data: bytes, via: int | None = None) -> list[Effect]:
+        """Serve ``data`` from ``session`` on its node (or on node ``via``)."""
+        node = self.node_of(session) if via is None else min(via, self.nodes - 1)
         driver = self.drivers[node]
         if driver is None:
             effects = self.trackers[node].handle_datagram(data, session, self.now)

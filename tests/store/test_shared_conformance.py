@@ -179,3 +179,20 @@ async def test_disconnect_and_mode_change(flow: Flow) -> None:
     assert (await flow.disconnect(a, "A", "x")).status == 200
     assert (await flow.find(b, "B", "x")).peers == ()
     assert (await flow.find(a, "A", "x")).status == 403
+
+
+@pytest.mark.asyncio
+async def test_a_retransmission_is_replayed_by_any_node(flow: Flow) -> None:
+    """The response cache lives in the store: a node that did not execute a
+    request answers its retransmission from the cache, executing nothing."""
+    b, _ = await flow.connected("B", node=0)
+    await flow.join(b, "B", "x", PeerMode.SEED, ice_offer=make_offer("b0"))
+    await flow.stat(b, "B", ice_offer=make_offer("b1"))
+    a, _ = await flow.connected("A", node=0)
+    join = encode_request(Request(Method.JOIN, "A", "tj", swarm_id="x", peer_mode=PeerMode.LEECH))
+    first = flow.transmits_to(await flow.raw(a, join), a)
+    replay = flow.transmits_to(await flow.raw(a, join, via=1), a)
+    assert replay == first
+    c, _ = await flow.connected("C", node=1)
+    r = await flow.join(c, "C", "x")
+    assert [p.offer.id for p in r.peers if p.offer] == ["b1"]  # b0 was handed out once
