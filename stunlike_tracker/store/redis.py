@@ -30,6 +30,7 @@ Cached answers, tombstones, offers and grants carry Redis expiry times.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import zlib
@@ -173,12 +174,21 @@ class RedisStore:
         try:
             return list(await asyncio.gather(*calls))
         except (OSError, TimeoutError) as error:
+            await self._drop_connections()
             raise StoreUnavailable(str(error)) from error
         except Exception as error:
             # redis' ConnectionError/TimeoutError/ClusterDownError and friends.
             if type(error).__module__.startswith("redis"):
+                await self._drop_connections()
                 raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
             raise
+
+    async def _drop_connections(self) -> None:
+        """After a failure, pooled connections may all be dead (Redis
+        restarted): drop them so that the next request dials afresh."""
+        if isinstance(self.client, Redis):
+            with contextlib.suppress(Exception):
+                await self.client.connection_pool.disconnect()
 
     async def ping(self) -> bool:
         await self._gather([self.client.ping()])
