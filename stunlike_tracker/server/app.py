@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -14,7 +15,7 @@ from stunlike_tracker.server.endpoint import EndpointLimits, TrackerEndpoint
 from stunlike_tracker.server.shared import NodeBus, SharedStoreDriver, idle_overlay, pubsub_client
 from stunlike_tracker.store.contract import TrackerStore
 from stunlike_tracker.store.memory import MemoryStore
-from stunlike_tracker.store.redis import RedisStore, connect
+from stunlike_tracker.store.redis import RedisStore, StoreUnavailable, connect
 from stunlike_tracker.transport.cookies import CookieKeys
 from stunlike_tracker.transport.dtls import DtlsServerContext
 
@@ -161,6 +162,8 @@ async def start_server(
         bus = NodeBus(pubsub_client(settings.store), config.node_id)
         driver = SharedStoreDriver(tracker, shared_store, endpoint._apply, endpoint.wall, bus)
         endpoint.shared = driver
+        with contextlib.suppress(StoreUnavailable, OSError):
+            await shared_store.load_scripts()  # else on first use, once Redis is up
         await bus.start()
     loop = asyncio.get_running_loop()
     sock = _socket(settings.host, settings.port, settings.receive_buffer, settings.reuse_port)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import re
 import zlib
@@ -42,6 +43,7 @@ from urllib.parse import urlsplit
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from stunlike_tracker.ppsp.messages import IceOffer, Method, PeerMode
@@ -117,7 +119,9 @@ class RedisSettings:
 
     # Per command; a request is answered 503 after this, never left hanging.
     timeout: float = field(default=2.0, metadata={"doc": "Redis command timeout, s"})
-    max_connections: int = field(default=64, metadata={"doc": "Redis connections per node"})
+    max_connections: int = field(
+        default=64, metadata={"doc": "Redis connections per node (commands in flight)"}
+    )
 
 
 def connect(url: str, settings: RedisSettings | None = None) -> Redis | RedisCluster:
@@ -129,6 +133,9 @@ def connect(url: str, settings: RedisSettings | None = None) -> Redis | RedisClu
         "socket_connect_timeout": settings.timeout,
         "decode_responses": True,
         "max_connections": settings.max_connections,
+        # RESP2: no client-side maintenance-notification handshake per
+        # connection (RESP3 only), nothing here needs RESP3.
+        "protocol": 2,
     }
     parts = urlsplit(url)
     if parts.scheme in ("redis+cluster", "rediss+cluster"):
@@ -155,15 +162,20 @@ class RedisStore:
         *,
         offer_ttl: float = 120.0,
         tombstone_ttl: float = 90.0,
+        max_in_flight: int = RedisSettings().max_connections,
     ) -> None:
         self.client = client
+        self._slots = asyncio.Semaphore(max_in_flight)
         self.is_cluster = isinstance(client, RedisCluster)
         self.offer_ttl = offer_ttl
         self.tombstone_ttl = tombstone_ttl
-        self._apply = client.register_script(redis_lua.APPLY)
-        self._sample = client.register_script(redis_lua.SAMPLE)
-        self._attach = client.register_script(redis_lua.ATTACH)
-        self._claim = client.register_script(redis_lua.CLAIM)
+        self._loading = asyncio.Lock()
+        self.scripts_loaded = False
+        self._apply = _Script(self, redis_lua.APPLY)
+        self._sample = _Script(self, redis_lua.SAMPLE)
+        self._attach = _Script(self, redis_lua.ATTACH)
+        self._claim = _Script(self, redis_lua.CLAIM)
+        self._scripts = (self._apply, self._sample, self._attach, self._claim)
         self.conflicts = 0
 
     async def close(self) -> None:
@@ -172,16 +184,31 @@ class RedisStore:
     async def _gather(self, calls: Sequence[Awaitable[Any]]) -> list[Any]:
         """One round trip: the commands of every slot, concurrently."""
         try:
-            return list(await asyncio.gather(*calls))
+            return list(await asyncio.gather(*(self._limited(c) for c in calls)))
         except (OSError, TimeoutError) as error:
             await self._drop_connections()
             raise StoreUnavailable(str(error)) from error
         except Exception as error:
-            # redis' ConnectionError/TimeoutError/ClusterDownError and friends.
-            if type(error).__module__.startswith("redis"):
-                await self._drop_connections()
-                raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
-            raise
+            # redis' ConnectionError/TimeoutError/ClusterDownError and friends,
+            # and what its cluster client raises when a connection breaks
+            # under it: only Redis calls are awaited here.
+            await self._drop_connections()
+            raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
+
+    async def load_scripts(self) -> None:
+        """SCRIPT LOAD on every master (once, however many calls missed them:
+        a burst of concurrent loads exhausts the connection pools)."""
+        async with self._loading:
+            if self.scripts_loaded:
+                return
+            for script in self._scripts:
+                await self.client.script_load(script.text)
+            self.scripts_loaded = True
+
+    async def _limited(self, call: Awaitable[Any]) -> Any:
+        # redis-py raises at once when its pool is exhausted: wait instead.
+        async with self._slots:
+            return await call
 
     async def _drop_connections(self) -> None:
         """After a failure, pooled connections may all be dead (Redis
@@ -515,11 +542,12 @@ class RedisStore:
                 expired.append(record)
                 op = ["zrem", 1, record.peer_id]
                 tail.append(self._apply(keys=[bucket_of(record.peer_id)], args=[json.dumps([op])]))
-            else:
+        await self._gather(tail)
+        for (record, _text), ok in zip(due, won, strict=True):
+            if not ok:
                 # Renewed or re-CONNECTed meanwhile: its swarms come back.
                 self.conflicts += 1
-                tail.append(self.repair(record.peer_id, record.swarm_ids))
-        await self._gather(tail)
+                await self.repair(record.peer_id, record.swarm_ids)
         return expired
 
     # ------------------------------------------------------------------
@@ -535,6 +563,27 @@ class RedisStore:
     async def get_peer(self, peer_id: str) -> PeerRecord | None:
         [text] = await self._gather([self.client.get(peer_key(peer_id, "r"))])
         return loads(PeerRecord, text) if text is not None else None
+
+
+class _Script:
+    """EVALSHA of one Lua script; loads the scripts when Redis lacks them
+    (first use, or Redis restarted without them)."""
+
+    def __init__(self, store: RedisStore, text: str) -> None:
+        self.store = store
+        self.text = text
+        self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        client = self.store.client
+        if not self.store.scripts_loaded:
+            await self.store.load_scripts()
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.store.scripts_loaded = False  # Redis restarted empty
+            await self.store.load_scripts()
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
 
 
 def _leave_op(slot: _Slot, swarm_id: str, peer_id: str, session_id: str) -> list[Any]:
