@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -42,9 +42,11 @@ async def _start_node(certs: Path, secret: str, url: str) -> tuple[asyncio.subpr
     return process, int(line.rsplit(":", 1)[1])
 
 
-async def _in_batches(items: list[TrackerClient], work: Callable[[TrackerClient], object]) -> None:
+async def _in_batches(
+    items: list[TrackerClient], work: Callable[[TrackerClient], Awaitable[None]]
+) -> None:
     for start in range(0, len(items), 25):
-        await asyncio.gather(*(work(c) for c in items[start : start + 25]))  # type: ignore[misc]
+        await asyncio.gather(*(work(c) for c in items[start : start + 25]))
 
 
 @needs_redis
@@ -112,7 +114,8 @@ async def test_a_sigkilled_node_loses_no_peer_and_no_membership(
         finally:
             await store.close()
         print(
-            f"\nfailover ({backend}): {moved} peers of the killed node re-attached on surviving nodes,"
+            f"\nfailover ({backend}): {moved} peers of the killed node re-attached on"
+            " surviving nodes,"
             f" {PEERS} FINDs answered, {lost} memberships lost, {recovered_in:.2f} s"
         )
         record_property("failover_peers_moved", moved)
