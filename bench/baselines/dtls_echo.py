@@ -5,8 +5,8 @@
 The ceiling for a Python DTLS server: the same pyOpenSSL handshake, cookie
 check and record splitting as the tracker's transport on main
 (:class:`stunlike_tracker.transport.dtls.DtlsServerSession` with
-``fast_records`` off when that exists), and nothing after decryption but
-sending the plaintext back. Prints ``listening udp HOST:PORT``.
+``record_layer=False``: OpenSSL for the whole association), and nothing
+after decryption but sending the plaintext back. Prints ``listening udp HOST:PORT``.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ async def serve(certs: Path, port: int) -> None:
         paths.tracker_key.read_bytes(),
         cookie_keys=CookieKeys.generate(),
         mtu=1240,
+        record_layer=False,
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)

@@ -75,6 +75,7 @@ import ipaddress
 from typing import Final
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
 from ..certs import peer_id_from_certificate
@@ -91,9 +92,13 @@ from .dtls_context import (
     HelloResult,
     _ListenData,
 )
+from .record_layer import SUITES, RecordProtection
 from .records import (
+    CONTENT_ALERT,
+    CONTENT_APPLICATION_DATA,
     CONTENT_CHANGE_CIPHER_SPEC,
     CONTENT_HANDSHAKE,
+    RECORD_HEADER_LENGTH,
     RecordError,
     pack_datagrams,
     split_records_untrusted,
@@ -139,6 +144,8 @@ class _DtlsSession:
         "_out",
         "_retransmits",
         "_rto",
+        "_write_epoch",
+        "_write_seq",
         "closed",
         "dropped_datagrams",
         "error",
@@ -170,6 +177,10 @@ class _DtlsSession:
         self.peer_certificate_peer_id: str | None = None
         self.last_activity = now
         self.dropped_datagrams = 0
+        # The newest epoch OpenSSL wrote in and the sequence number after the
+        # last record it wrote there (what a record layer taking over continues).
+        self._write_epoch = 0
+        self._write_seq = 0
 
     # -- public API -----------------------------------------------------
 
@@ -297,6 +308,13 @@ class _DtlsSession:
             records = split_records_untrusted(b"".join(chunks))
         except RecordError:  # pragma: no cover - OpenSSL's own output
             records = chunks
+        for record in records:
+            epoch = int.from_bytes(record[3:5], "big")
+            seq = int.from_bytes(record[5:11], "big")
+            if epoch > self._write_epoch:
+                self._write_epoch, self._write_seq = epoch, seq + 1
+            elif epoch == self._write_epoch and seq >= self._write_seq:
+                self._write_seq = seq + 1
         datagrams = pack_datagrams(records, self._mtu)
         self._out.extend(datagrams)
         if now is not None:
@@ -358,7 +376,9 @@ class _DtlsSession:
         self.last_activity = now
         return records
 
-    def _process(self, datagram: bytes, records: list[bytes], now: float) -> None:
+    def _process(self, datagram: bytes, records: list[bytes], now: float) -> bool:
+        """Run *datagram* through OpenSSL; True if it carried authenticated
+        application data or completed the handshake."""
         was_complete = self.handshake_complete
         self._conn.bio_write(datagram)
         if not self.handshake_complete:
@@ -376,12 +396,20 @@ class _DtlsSession:
             self._set_deadline_from_openssl(now)
         elif self.handshake_complete:
             self._deadline = None
+        return got_app or (self.handshake_complete and not was_complete)
 
     def _on_complete(self) -> None:
         """Hook: the handshake just completed."""
 
     def _after_complete(self, records: list[bytes], produced: int, got_app: bool) -> None:
         """Hook: a datagram arrived after the handshake had completed."""
+
+
+def _epoch_bytes(protection: RecordProtection) -> bytes:
+    return protection.epoch.to_bytes(2, "big")
+
+
+_WARNING, _FATAL, _CLOSE_NOTIFY = 1, 2, 0  # RFC 5246 §7.2
 
 
 def _describe(exc: SSL.Error) -> str:
@@ -396,26 +424,165 @@ def _describe(exc: SSL.Error) -> str:
 class DtlsServerSession(_DtlsSession):
     """One client's DTLS association; create it only after the hello check accepted."""
 
-    __slots__ = ("_listen_data", "_listened", "addr")
+    __slots__ = ("_listen_data", "_listened", "_peer_cert_der", "_protection", "_record_layer",
+                 "_suite", "addr", "dropped_records")  # fmt: skip
 
     def __init__(self, ctx: DtlsServerContext, addr: Address, *, now: float = 0.0) -> None:
         super().__init__(ctx._ssl_context, ctx.mtu, ctx.handshake_retransmits, now)
         self.addr = addr
         self._listened = False
-        self._listen_data = _ListenData(addr, now)
+        self._listen_data: _ListenData | None = _ListenData(addr, now)
         self._conn.set_app_data(self._listen_data)  # FIELD-NOTES quirk 4
         self._conn.set_accept_state()
+        self._record_layer = ctx.record_layer
+        self._protection: RecordProtection | None = None
+        self._suite: str | None = None
+        self._peer_cert_der: bytes | None = None
+        # Records dropped by our record layer: replays, other epochs, forgeries.
+        self.dropped_records = 0
 
-    def feed(self, datagram: bytes, now: float) -> None:
-        """Process one datagram received from :attr:`addr`."""
+    def feed(self, datagram: bytes, now: float) -> bool:
+        """Process one datagram received from :attr:`addr`.
+
+        True if it carried at least one authenticated record (application
+        data, an alert, or the flight that completed the handshake): only
+        those prove the peer is alive.
+        """
+        if self._protection is not None:
+            return self._feed_protected(datagram, now)
         records = self._feed_records(datagram, now)
-        if records is None:
-            return
+        if records is None or self._listen_data is None:
+            return False
         self._listen_data.now = now
         if not self._listened:
             self._listen(datagram, now)
+            return False
+        return self._process(datagram, records, now)
+
+    # -- after the handshake: our own record layer --------------------------
+
+    @property
+    def record_layer_active(self) -> bool:
+        """True once the OpenSSL connection is gone and records are ours."""
+        return self._protection is not None
+
+    def _take_over(self, records: list[bytes]) -> None:
+        """Keep only the record state (RFC 5246 §6.3 keys, sequence numbers).
+
+        Called when the peer's first application record authenticated: it
+        holds our final flight, so the handshake object is no longer needed.
+        """
+        conn = self._conn
+        suite = conn.get_cipher_name()
+        if not self._record_layer or suite not in SUITES or self._write_epoch == 0:
             return
-        self._process(datagram, records, now)
+        master, client_random, server_random = (
+            conn.master_key(),
+            conn.client_random(),
+            conn.server_random(),
+        )
+        if master is None or client_random is None or server_random is None:
+            return  # pragma: no cover - a completed handshake has all three
+        try:
+            protection = RecordProtection(
+                suite,
+                master,
+                client_random,
+                server_random,
+                server=True,
+                epoch=self._write_epoch,
+                next_write_seq=self._write_seq,
+            )
+        except (SSL.Error, ValueError):  # pragma: no cover - keep OpenSSL then
+            return
+        for record in records:  # what OpenSSL already accepted is not accepted again
+            if record[0] == CONTENT_APPLICATION_DATA and record[3:5] == _epoch_bytes(protection):
+                protection.mark_seen(int.from_bytes(record[5:11], "big"))
+        self._suite = suite
+        self._protection = protection
+        self._conn = None  # type: ignore[assignment]  # frees OpenSSL's ~70 KiB
+        self._listen_data = None
+        self._flight = []
+
+    def _feed_protected(self, datagram: bytes, now: float) -> bool:
+        protection = self._protection
+        if self.closed or protection is None:
+            return False
+        try:
+            records = split_records_untrusted(datagram)
+        except RecordError:
+            self.dropped_datagrams += 1
+            return False
+        authenticated = False
+        for record in records:
+            opened = protection.open_untrusted(record)
+            if isinstance(opened, str):
+                self.dropped_records += 1
+                continue
+            authenticated = True
+            ctype, plaintext = opened
+            if ctype == CONTENT_APPLICATION_DATA:
+                if plaintext:
+                    self._app_in.append(plaintext)
+            elif ctype == CONTENT_ALERT and len(plaintext) == 2:
+                if plaintext[1] == _CLOSE_NOTIFY:  # RFC 5246 §7.2.1
+                    self._stop()
+                    break
+                if plaintext[0] == _FATAL:
+                    self._fail(f"peer sent fatal alert {plaintext[1]}")
+                    break
+        if authenticated:
+            self.last_activity = now
+        return authenticated
+
+    def send(self, data: bytes) -> None:
+        protection = self._protection
+        if protection is None:
+            super().send(data)
+            return
+        if self.closed:
+            raise DtlsError("session is closed")
+        if not 0 < len(data) <= MAX_MESSAGE_SIZE:
+            raise DtlsError(f"a message is 1..{MAX_MESSAGE_SIZE} bytes")
+        try:
+            self._out.append(protection.seal(CONTENT_APPLICATION_DATA, data))
+        except OverflowError as exc:
+            self._fail(str(exc))
+            raise DtlsError(str(exc)) from exc
+
+    def close(self) -> None:
+        protection = self._protection
+        if protection is None:
+            super().close()
+            return
+        if self.closed:
+            return
+        with contextlib.suppress(OverflowError):
+            self._out.append(protection.seal(CONTENT_ALERT, bytes((_WARNING, _CLOSE_NOTIFY))))
+        self._stop()
+
+    @property
+    def max_message_size(self) -> int:
+        if self._protection is None:
+            return super().max_message_size
+        overhead = RECORD_HEADER_LENGTH + 16 + (0 if "CHACHA" in (self._suite or "") else 8)
+        return self._mtu - overhead
+
+    @property
+    def cipher_name(self) -> str | None:
+        return self._suite if self._protection is not None else super().cipher_name
+
+    @property
+    def protocol_version(self) -> str:
+        return "DTLSv1.2" if self._protection is not None else super().protocol_version
+
+    @property
+    def peer_certificate(self) -> x509.Certificate | None:
+        if self._protection is None:
+            return super().peer_certificate
+        if self._peer_cert_der is None:
+            return None
+        return x509.load_der_x509_certificate(self._peer_cert_der)
 
     def _listen(self, datagram: bytes, now: float) -> None:
         conn = self._conn
@@ -457,11 +624,13 @@ class DtlsServerSession(_DtlsSession):
         cert = self._conn.get_peer_certificate(as_cryptography=True)
         if cert is not None:
             self.peer_certificate_peer_id = peer_id_from_certificate(cert)
+            self._peer_cert_der = cert.public_bytes(serialization.Encoding.DER)
 
     def _after_complete(self, records: list[bytes], produced: int, got_app: bool) -> None:
         if got_app:
             # The client sent application data, so it has our Finished.
             self._flight = []
+            self._take_over(records)
             return
         if produced or not self._flight:
             return
@@ -499,14 +668,14 @@ class DtlsClientSession(_DtlsSession):
         if self._drain_output(now=now):
             self._set_deadline_from_openssl(now)
 
-    def feed(self, datagram: bytes, now: float) -> None:
-        """Process one datagram received from the tracker."""
+    def feed(self, datagram: bytes, now: float) -> bool:
+        """Process one datagram received from the tracker; True if authenticated."""
         if not self._started:
-            return
+            return False
         records = self._feed_records(datagram, now)
         if records is None:
-            return
-        self._process(datagram, records, now)
+            return False
+        return self._process(datagram, records, now)
 
     def _on_complete(self) -> None:
         self._flight = []

@@ -164,6 +164,7 @@ class DtlsServerContext:
         cookie_keys: CookieKeys,
         mtu: int = DEFAULT_MTU,
         handshake_retransmits: int = DEFAULT_HANDSHAKE_RETRANSMITS,
+        record_layer: bool = True,
     ) -> None:
         if require_client_cert and ca_pem is None:
             raise DtlsError("require_client_cert needs ca_pem (the CA issuing peer certificates)")
@@ -173,6 +174,10 @@ class DtlsServerContext:
         self.mtu = mtu
         self.handshake_retransmits = handshake_retransmits
         self.require_client_cert = require_client_cert
+        # After the handshake, sessions seal and open records themselves and
+        # drop the OpenSSL connection (:mod:`.record_layer`); False keeps
+        # OpenSSL for the whole association (the pyOpenSSL baseline).
+        self.record_layer = record_layer
         ctx = _base_context(SSL.DTLS_SERVER_METHOD, server=True)
         _use_identity(ctx, cert_pem, key_pem)
         if ca_pem is not None:
