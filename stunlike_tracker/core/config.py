@@ -40,6 +40,12 @@ class TrackerConfig:
     response_cache_ttl: float = field(
         default=60.0, metadata=_doc("how long answers are kept for retransmissions, seconds")
     )
+    # Under sustained load the TTL alone lets the cache grow with the request
+    # rate; beyond this many bytes the oldest answers go first.
+    response_cache_bytes: int = field(
+        default=128 * 1024 * 1024,
+        metadata=_doc("memory store: cached answers kept in at most this many bytes"),
+    )
     datagram_budget: int = field(
         default=1200, metadata=_doc("bytes of XML per response datagram (multi-part beyond)")
     )

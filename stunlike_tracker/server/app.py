@@ -154,7 +154,9 @@ async def start_server(
         shared_store = RedisStore(
             connect(settings.store), offer_ttl=config.offer_ttl, tombstone_ttl=config.track_timeout
         )
-    tracker = Tracker(store if store is not None else MemoryStore(), config)
+    if store is None:
+        store = MemoryStore(max_cache_bytes=config.response_cache_bytes)
+    tracker = Tracker(store, config)
     endpoint = TrackerEndpoint(tracker, dtls, limits=settings.limits, mutual=settings.mutual)
     driver: SharedStoreDriver | None = None
     if shared_store is not None:

@@ -46,8 +46,23 @@ class _MemberSet:
         return [self._items[i] for i in rng.sample(range(n), k)]
 
 
+# What one cached answer costs besides its datagrams: the key and entry
+# tuples, the CachedResponse, the dict slot and the FIFO slot (CPython 3.11).
+CACHE_ENTRY_OVERHEAD = 400
+DEFAULT_CACHE_BYTES = 128 * 1024 * 1024
+
+
+def _cached_size(peer_id: str, transaction_id: str, entry: CachedResponse) -> int:
+    size = CACHE_ENTRY_OVERHEAD + len(peer_id) + len(transaction_id)
+    for datagram in entry.datagrams or ():
+        size += len(datagram)
+    return size
+
+
 class MemoryStore:
-    def __init__(self, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, rng: random.Random | None = None, *, max_cache_bytes: int = DEFAULT_CACHE_BYTES
+    ) -> None:
         self._rng = rng or random.Random()  # noqa: S311 - peer sampling, not secrets
         self._peers: dict[str, PeerRecord] = {}
         self._deadlines: list[tuple[float, str]] = []
@@ -55,7 +70,14 @@ class MemoryStore:
         self._offers: dict[str, deque[StoredOffer]] = {}
         self._grants: dict[tuple[str, str], tuple[OfferGrant, float]] = {}
         self._tombstones: dict[str, tuple[PeerRecord, float]] = {}
-        self._cache: dict[tuple[str, str], tuple[CachedResponse, float]] = {}
+        # Response cache (SPEC §4): entries with their size, a FIFO of keys in
+        # insertion order (the TTL is one value, so also expiry order) that
+        # both expiry and the byte bound consume from the front.
+        self._cache: dict[tuple[str, str], tuple[CachedResponse, float, int]] = {}
+        self._cache_fifo: deque[tuple[float, tuple[str, str]]] = deque()
+        self._cache_bytes = 0
+        self._max_cache_bytes = max(0, max_cache_bytes)
+        self.cache_evictions = 0
         # (expires_at, kind, key) for purge; stale entries are skipped.
         self._expiries: list[tuple[float, str, tuple[str, str]]] = []
 
@@ -200,19 +222,45 @@ class MemoryStore:
         self, peer_id: str, transaction_id: str, entry: CachedResponse, expires_at: float
     ) -> None:
         key = (peer_id, transaction_id)
-        self._cache[key] = (entry, expires_at)
-        heapq.heappush(self._expiries, (expires_at, "cache", key))
+        size = _cached_size(peer_id, transaction_id, entry)
+        old = self._cache.get(key)
+        if old is not None:
+            self._cache_bytes -= old[2]
+        else:
+            self._cache_fifo.append((expires_at, key))
+        self._cache[key] = (entry, expires_at, size)
+        self._cache_bytes += size
+        fifo = self._cache_fifo
+        while self._cache_bytes > self._max_cache_bytes and fifo:
+            # The oldest answers go first; a retransmission of one is then
+            # executed again (the price of a bound under sustained load).
+            _, oldest = fifo.popleft()
+            gone = self._cache.pop(oldest, None)
+            if gone is not None:
+                self._cache_bytes -= gone[2]
+                self.cache_evictions += 1
+
+    def cache_bytes(self) -> int:
+        """Bytes the cached answers count for (at most the configured bound)."""
+        return self._cache_bytes
 
     # --- housekeeping ----------------------------------------------------
     def purge(self, now: float) -> None:
+        fifo = self._cache_fifo
+        while fifo and fifo[0][0] <= now:
+            _, key = fifo.popleft()
+            entry = self._cache.get(key)
+            if entry is None:
+                continue
+            if entry[1] <= now:
+                del self._cache[key]
+                self._cache_bytes -= entry[2]
+            else:  # stored again since with a later expiry: keep it queued
+                fifo.append((entry[1], key))
         heap = self._expiries
         while heap and heap[0][0] <= now:
             _expires_at, kind, key = heapq.heappop(heap)
-            if kind == "cache":
-                entry = self._cache.get(key)
-                if entry is not None and entry[1] <= now:
-                    del self._cache[key]
-            elif kind == "grant":
+            if kind == "grant":
                 grant = self._grants.get(key)
                 if grant is not None and grant[1] <= now:
                     del self._grants[key]
@@ -237,6 +285,7 @@ class MemoryStore:
             "grants": len(self._grants),
             "tombstones": len(self._tombstones),
             "cache": len(self._cache),
+            "cache_fifo": len(self._cache_fifo),
             "deadline_index": len(self._deadlines),
             "expiry_index": len(self._expiries),
         }
