@@ -11,7 +11,19 @@ from stunlike_tracker.ice.candidates import (
     candidate_priority,
     is_acceptable_candidate,
 )
-from stunlike_tracker.ppsp.messages import AddressType, PeerAddress
+from stunlike_tracker.ppsp.messages import AddressType, NatAbility, PeerAddress
+
+# Addresses that mean nothing outside the peer's own network: RFC 1918,
+# RFC 6598 shared (carrier-grade NAT) space, IPv6 unique-local, plus
+# loopback and link-local (SPEC §8: kept only in lab/LAN mode).
+_LOCAL_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+
+# What a peer may assert about its own addresses (SPEC §8: only the
+# tracker asserts REFLEXIVE, from the datagram source).
+SELF_ASSERTED_TYPES = frozenset({AddressType.HOST, AddressType.RELAYED})
 
 _ICE_TYPE = {
     AddressType.HOST: CandidateType.HOST,
@@ -40,14 +52,56 @@ def reflexive_address(source: tuple[str, int]) -> PeerAddress:
     )
 
 
-def host_addresses(claimed: tuple[PeerAddress, ...], *, lan_mode: bool) -> tuple[PeerAddress, ...]:
-    """A CONNECT's own addresses, typed and prioritised (SPEC §2.1: STUN-like
-    responses give every address a type and a priority)."""
+def is_local_network(ip: str) -> bool:
+    """Private, shared, unique-local, loopback or link-local (an IPv4-mapped
+    IPv6 address is judged as the IPv4 address it maps)."""
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    if parsed.is_loopback or parsed.is_link_local:
+        return True
+    return any(parsed in net for net in _LOCAL_NETWORKS if net.version == parsed.version)
+
+
+def is_tracker_address(
+    address: PeerAddress, tracker_addresses: frozenset[tuple[str, int]], *, lan_mode: bool
+) -> bool:
+    """Does the address point at the tracker itself? The exact transport
+    address always counts; outside LAN mode any port of a tracker IP does
+    (on a LAN, peers and the tracker may share a host)."""
+    for ip, port in tracker_addresses:
+        if address.ip == ip and (address.port == port or not lan_mode):
+            return True
+    return False
+
+
+def host_addresses(
+    claimed: tuple[PeerAddress, ...],
+    *,
+    lan_mode: bool,
+    tracker_addresses: frozenset[tuple[str, int]] = frozenset(),
+) -> tuple[PeerAddress, ...]:
+    """A CONNECT's own addresses, validated, typed and prioritised.
+
+    SPEC §8: a peer's own addresses are HOST or RELAYED (a claimed REFLEXIVE
+    or PROXY address is dropped: only the tracker asserts REFLEXIVE); no
+    unspecified, multicast or tracker address; private and loopback ones
+    only in LAN mode. SPEC §2.1: every kept address has a type and a priority.
+    """
     kept = []
     for address in claimed:
+        kind = address.type or AddressType.HOST
+        if kind not in SELF_ASSERTED_TYPES:
+            continue
         if not is_acceptable_candidate(address, lan_mode=lan_mode):
             continue
-        kind = address.type or AddressType.HOST
+        if not lan_mode and is_local_network(address.ip):
+            continue
+        if is_tracker_address(address, tracker_addresses, lan_mode=lan_mode):
+            continue
         kept.append(
             PeerAddress(
                 addr_type=address.addr_type,
@@ -61,3 +115,30 @@ def host_addresses(claimed: tuple[PeerAddress, ...], *, lan_mode: bool) -> tuple
             )
         )
     return tuple(kept)
+
+
+def nat_class(
+    reflexive: PeerAddress,
+    declared: tuple[PeerAddress, ...],
+    offered: tuple[PeerAddress, ...] = (),
+) -> NatAbility:
+    """The ``abilityNAT`` class a peer matches (SPEC §2.1 PeerNum preferences).
+
+    ``declared`` are the CONNECT's addresses as claimed (before hygiene),
+    ``offered`` the candidates of its ICE offers. NoNAT: a HOST address is
+    the reflexive one. Otherwise TURN when it has a relayed candidate, PROXY
+    when it declared a PROXY address (reached only through a proxy), else
+    STUN (a NATed peer found through the tracker's STUN service).
+    """
+    if any(
+        (a.type or AddressType.HOST) is AddressType.HOST
+        and a.ip == reflexive.ip
+        and a.port == reflexive.port
+        for a in declared
+    ):
+        return NatAbility.NO_NAT
+    if any(a.type is AddressType.RELAYED for a in (*declared, *offered)):
+        return NatAbility.TURN
+    if any(a.type is AddressType.PROXY for a in declared):
+        return NatAbility.PROXY
+    return NatAbility.STUN

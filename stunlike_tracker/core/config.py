@@ -98,3 +98,10 @@ class TrackerConfig:
     node_id: str = field(
         default="local", metadata=_doc("this node's name among the nodes of one tracker")
     )
+    tracker_addresses: frozenset[tuple[str, int]] = field(
+        default=frozenset(),
+        metadata=_doc(
+            "the tracker's own (ip, port) addresses: candidates naming them are dropped "
+            "(SPEC §8); the server adds the address it is bound to"
+        ),
+    )

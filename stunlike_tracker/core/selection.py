@@ -17,6 +17,8 @@ from stunlike_tracker.store.records import Membership, PeerRecord
 
 # How many members to sample per wanted peer when preferences need ranking.
 _OVERSAMPLE = 3
+# Chunk ranges of one request that rank peers (bounds the ranking work).
+MAX_CHUNK_RANGES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,18 +31,22 @@ class ChunkRange:
 @dataclass(frozen=True, slots=True)
 class Preferences:
     requester_mode: PeerMode
-    chunk_range: ChunkRange | None = None
+    chunk_ranges: tuple[ChunkRange, ...] = ()
     nat: NatAbility | None = None
 
 
-def chunk_range_of(content: tuple[Representation, ...]) -> ChunkRange | None:
-    """The first chunk scope in a ContentGroup (JOIN start point, FIND range)."""
+def chunk_ranges_of(content: tuple[Representation, ...]) -> tuple[ChunkRange, ...]:
+    """Every chunk scope in a ContentGroup (JOIN start point, FIND range),
+    at most ``MAX_CHUNK_RANGES`` of them."""
+    ranges: list[ChunkRange] = []
     for rep in content:
         for seg in rep.segments:
             if seg.start is not None:
                 end = seg.end if seg.end is not None and seg.end >= seg.start else seg.start
-                return ChunkRange(rep.id, seg.start, end)
-    return None
+                ranges.append(ChunkRange(rep.id, seg.start, end))
+                if len(ranges) >= MAX_CHUNK_RANGES:
+                    return tuple(ranges)
+    return tuple(ranges)
 
 
 def covers(record: PeerRecord, membership: Membership, wanted: ChunkRange) -> bool:
@@ -68,10 +74,14 @@ def select_peers(
     requester_id: str,
     want: int,
     prefs: Preferences,
+    now: float,
 ) -> list[tuple[PeerRecord, Membership]]:
+    """Up to ``want`` live members of the swarm, best first. A member whose
+    timer has run out (``deadline <= now``) is never listed, even before
+    the timer tick has retired it (SPEC §3)."""
     if want <= 0:
         return []
-    ranked = prefs.chunk_range is not None or prefs.nat is not None
+    ranked = bool(prefs.chunk_ranges) or prefs.nat is not None
     k = (want * _OVERSAMPLE if ranked else want) + 1  # +1: the requester may be drawn
     sampled = store.sample_members(swarm_id, PeerMode.SEED, k)
     if ranked or len(sampled) <= want or prefs.requester_mode is PeerMode.SEED:
@@ -83,12 +93,13 @@ def select_peers(
             continue
         record = store.get_peer(peer_id)
         membership = record.membership(swarm_id) if record is not None else None
-        if record is not None and membership is not None:
+        if record is not None and membership is not None and record.deadline > now:
             found.append((record, membership))
 
-    def score(item: tuple[PeerRecord, Membership]) -> tuple[bool, bool, bool]:
+    def score(item: tuple[PeerRecord, Membership]) -> tuple[int, bool, bool]:
         record, membership = item
-        in_range = prefs.chunk_range is None or covers(record, membership, prefs.chunk_range)
+        # Every range of the request counts: more covered ranges rank higher.
+        in_range = sum(covers(record, membership, wanted) for wanted in prefs.chunk_ranges)
         seed_first = prefs.requester_mode is PeerMode.LEECH and membership.mode is PeerMode.SEED
         nat_match = prefs.nat is None or record.nat_ability is prefs.nat
         return (in_range, seed_first, nat_match)

@@ -30,7 +30,13 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from stunlike_tracker.core.addresses import host_addresses, reflexive_address
+from stunlike_tracker.core.addresses import (
+    host_addresses,
+    ice_priority,
+    is_tracker_address,
+    nat_class,
+    reflexive_address,
+)
 from stunlike_tracker.core.attach import PendingAttach, PendingAttaches
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.effects import (
@@ -42,7 +48,7 @@ from stunlike_tracker.core.effects import (
     Transmit,
 )
 from stunlike_tracker.core.ratelimit import RateLimiter
-from stunlike_tracker.core.selection import Preferences, chunk_range_of, select_peers
+from stunlike_tracker.core.selection import Preferences, chunk_ranges_of, select_peers
 from stunlike_tracker.core.states import PeerState, refusal, state_of
 from stunlike_tracker.core.turn import turn_servers
 from stunlike_tracker.ice.candidates import sanitize_offer
@@ -57,6 +63,7 @@ from stunlike_tracker.ppsp.encode import peer_info_xml
 from stunlike_tracker.ppsp.messages import (
     SWARM_ALL,
     SWARM_NIL,
+    AddressType,
     ContentMap,
     IceOffer,
     Indication,
@@ -140,6 +147,25 @@ def _least_needed(candidates: tuple[PeerAddress, ...]) -> PeerAddress:
     counts = Counter(c.type for c in candidates)
     spare = [c for c in candidates if counts[c.type] > 1] or list(candidates)
     return min(spare, key=lambda c: c.priority or 0)
+
+
+def _typed_candidates(offer: IceOffer, config: TrackerConfig) -> IceOffer:
+    """SPEC §2.1: every address in a response carries a type and a priority.
+    An offer candidate without a type is a HOST one, one without a priority
+    gets its type's RFC 8445 priority; candidates naming the tracker itself
+    are dropped (SPEC §8)."""
+    typed = []
+    changed = False
+    for c in offer.candidates:
+        if is_tracker_address(c, config.tracker_addresses, lan_mode=config.lan_mode):
+            changed = True
+            continue
+        if c.type is None or c.priority is None:
+            kind = c.type or AddressType.HOST
+            c = replace(c, type=kind, priority=c.priority or ice_priority(kind))
+            changed = True
+        typed.append(c)
+    return replace(offer, candidates=tuple(typed)) if changed else offer
 
 
 def _same(presented: bytes, stored: bytes | None) -> bool:
@@ -238,12 +264,16 @@ class Tracker:
         if not self.rate_limiter.allow(session.session_id, now):
             return self._reply(session, request, Status.OVERLOADED, "Rate Limited")
 
-        record = self.store.get_peer(request.peer_id)
+        # SPEC §3: a peer whose timer has run out is gone, whether or not the
+        # tick has retired it yet: retire it now, then serve the request as
+        # one from an unknown peer.
+        record, expired = self._live_peer(request.peer_id, now)
         if request.method is Method.CONNECT:
             answer = self._connect(request, record, session, now)
+            answer = replace(answer, effects=(*expired, *answer.effects))
         elif record is None:
             unknown = refusal(PeerState.UNKNOWN, request.method) or "Not Connected"
-            return self._reply(session, request, Status.FORBIDDEN, unknown)
+            return [*self._reply(session, request, Status.FORBIDDEN, unknown), *expired]
         elif record.session_id != session.session_id:
             return self._reply(session, request, Status.UNAUTHORIZED, "PeerID Not Owned")
         else:
@@ -272,6 +302,10 @@ class Tracker:
 
     def on_timer(self, now: float) -> list[Effect]:
         effects: list[Effect] = []
+        # Expiry first: an indication toward a peer that has just expired is
+        # ended (404 Target Gone), not resent.
+        for peer_id in self.store.expired_peers(now, _EXPIRE_BATCH):
+            effects += self._expire(peer_id, now)
         resend, expired = self.attaches.due(now)
         for pending in resend:
             effects.append(
@@ -281,8 +315,6 @@ class Tracker:
             effects += self._finish_attach(
                 pending, Status.OVERLOADED, "Target Did Not Acknowledge", now
             )
-        for peer_id in self.store.expired_peers(now, _EXPIRE_BATCH):
-            effects += self._expire(peer_id, now)
         self.store.purge(now)
         if now - self._last_prune >= 10.0:
             self._last_prune = now
@@ -357,14 +389,30 @@ class Tracker:
         raise AssertionError(f"unhandled method {method}")  # pragma: no cover
 
     def _renew(self, record: PeerRecord, now: float) -> PeerRecord:
-        timeout = self.config.track_timeout if record.memberships else self.config.init_timeout
-        return replace(record, deadline=now + timeout)
+        """Restart the peer's timer: the track timer in TRACKING. In
+        REGISTERED the init timer runs from CONNECT (or from leaving the
+        last swarm) and nothing else renews it (SPEC §3), so a peer that
+        never joins is retired after ``init_timeout`` whatever it sends."""
+        if record.memberships:
+            return replace(record, deadline=now + self.config.track_timeout)
+        return record
+
+    def _start_init_timer(self, record: PeerRecord, now: float) -> PeerRecord:
+        return replace(record, deadline=now + self.config.init_timeout)
+
+    def _live_peer(self, peer_id: str, now: float) -> tuple[PeerRecord | None, list[Effect]]:
+        """The peer's registration if its timer has not run out; an expired
+        one is retired on the spot (with its effects)."""
+        record = self.store.get_peer(peer_id)
+        if record is None or record.deadline > now:
+            return record, []
+        return None, self._expire(peer_id, now)
 
     def _clean_offer(self, record: PeerRecord, mode: PeerMode, offer: IceOffer) -> IceOffer | None:
         """SPEC §8 hygiene and caps, then trimmed (lowest priority candidates
         first) until the peer's PeerInfo carrying it fits one datagram."""
         clean = sanitize_offer(
-            offer,
+            _typed_candidates(offer, self.config),
             lan_mode=self.config.lan_mode,
             max_candidates=self.config.max_candidates_per_offer,
         )
@@ -394,6 +442,11 @@ class Tracker:
             self.store.push_offer(
                 record.peer_id, clean, now + self.config.offer_ttl, self.config.offers_per_peer
             )
+            # A relayed candidate makes the peer reachable through TURN (SPEC §2.1).
+            ability = nat_class(record.reflexive, record.host_addresses, clean.candidates)
+            if record.nat_ability is not NatAbility.NO_NAT and ability is NatAbility.TURN:
+                current = self.store.get_peer(record.peer_id) or record
+                self.store.put_peer(replace(current, nat_ability=ability))
 
     def _want(self, request: Request) -> int:
         count = request.peer_num.count if request.peer_num else None
@@ -428,9 +481,12 @@ class Tracker:
 
         token = self._token() if self.config.identity_mode == "open" else None
         reflexive = reflexive_address(session.address)
-        hosts = host_addresses(request.addresses, lan_mode=self.config.lan_mode)
+        hosts = host_addresses(
+            request.addresses,
+            lan_mode=self.config.lan_mode,
+            tracker_addresses=self.config.tracker_addresses,
+        )
         hosts = hosts[: self.config.max_host_addresses]
-        no_nat = any(h.ip == reflexive.ip and h.port == reflexive.port for h in hosts)
         restored = tuple(
             m
             for m in (previous.memberships if previous is not None else ())
@@ -443,7 +499,7 @@ class Tracker:
             connected_at=now,
             deadline=now,
             host_addresses=hosts,
-            nat_ability=NatAbility.NO_NAT if no_nat else NatAbility.STUN,
+            nat_ability=nat_class(reflexive, request.addresses[: self.config.max_host_addresses]),
             token_hash=_digest(token.encode()) if token is not None else None,
             previous_token_hash=kept_token_hash,
             node_id=session.node_id,
@@ -455,7 +511,13 @@ class Tracker:
         self.store.clear_offers(request.peer_id)
         for membership in restored:
             self.store.add_member(membership.swarm_id, request.peer_id, membership.mode)
-        self.store.put_peer(self._renew(new, now))
+        if restored:
+            new = self._renew(new, now)
+        elif record is not None:
+            new = replace(new, deadline=record.deadline)  # SPEC §3: timers kept
+        else:
+            new = self._start_init_timer(new, now)
+        self.store.put_peer(new)
         self.store.delete_tombstone(request.peer_id)
 
         turn = turn_servers(self.config.turn, request.peer_id, now) if self.config.turn else ()
@@ -499,8 +561,10 @@ class Tracker:
         assert swarm_id is not None  # the codec requires it for JOIN
         if not self._swarm_allowed(swarm_id):
             return _Answer(self._error(request, Status.NOT_FOUND, "Unknown Swarm"))
-        mode = request.peer_mode or PeerMode.LEECH
         existing = record.membership(swarm_id)
+        # An omitted PeerMode keeps the current one on a re-JOIN (a SEED
+        # refreshing its start point stays a SEED); a first JOIN is LEECH.
+        mode = request.peer_mode or (existing.mode if existing is not None else PeerMode.LEECH)
         if existing is None and len(record.memberships) >= self.config.max_swarms_per_peer:
             return _Answer(self._error(request, Status.FORBIDDEN, "Too Many Swarms"))
         content = request.content[: self.config.max_content_entries]
@@ -539,10 +603,10 @@ class Tracker:
     ) -> tuple[PeerInfo, ...]:
         prefs = Preferences(
             requester_mode=mode,
-            chunk_range=chunk_range_of(request.content),
+            chunk_ranges=chunk_ranges_of(request.content),
             nat=request.peer_num.ability_nat if request.peer_num else None,
         )
-        chosen = select_peers(self.store, swarm_id, record.peer_id, self._want(request), prefs)
+        chosen = select_peers(self.store, swarm_id, record.peer_id, self._want(request), prefs, now)
         infos = []
         for other, membership in chosen:
             offer = self.store.take_offer(other.peer_id, now)
@@ -599,13 +663,19 @@ class Tracker:
             leaving = (swarm_id,)
         for sid in leaving:
             self.store.remove_member(sid, record.peer_id)
+        was_tracking = bool(record.memberships)
         record = replace(
             record,
             memberships=tuple(m for m in record.memberships if m.swarm_id not in leaving),
             stream_stats=tuple(x for x in record.stream_stats if x.swarm_id not in leaving),
             content_maps=tuple(x for x in record.content_maps if x[0] not in leaving),
         )
-        self.store.put_peer(self._renew(record, now))
+        if record.memberships:
+            record = self._renew(record, now)
+        elif was_tracking:
+            record = self._start_init_timer(record, now)  # TRACKING -> REGISTERED
+        # else: DISCONNECT ALL in REGISTERED, the init timer keeps running.
+        self.store.put_peer(record)
         gone = self._end_attaches(record.peer_id, now, swarms=set(leaving))
         return _Answer(self._ok(request), effects=tuple(gone))
 
@@ -653,9 +723,10 @@ class Tracker:
             return _Answer(self._error(request, Status.FORBIDDEN, "Cannot Attach To Self"))
         if self.draining:
             return _Answer(self._error(request, Status.OVERLOADED, "Shutting Down"), cache=False)
-        target = self.store.get_peer(target_id)
+        target, expired = self._live_peer(target_id, now)
         if target is None or target.membership(swarm_id) is None:
-            return _Answer(self._error(request, Status.NOT_FOUND, "Target Not Found"))
+            error = self._error(request, Status.NOT_FOUND, "Target Not Found")
+            return _Answer(error, effects=tuple(expired))
         in_flight = self.attaches.targeting(target_id)
         if len(in_flight) >= self.config.max_attaches_per_target or any(
             p.requester_id == record.peer_id for p in in_flight

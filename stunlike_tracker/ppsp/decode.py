@@ -29,7 +29,6 @@ from .messages import (
     Part,
     PeerAddress,
     PeerInfo,
-    PeerMode,
     PeerNum,
     Representation,
     Request,
@@ -344,9 +343,9 @@ def decode_request(root: Node) -> Request:
         _not_reserved(swarm_id)
 
     mode_node = top.one("PeerMode")
+    # An omitted PeerMode stays None: the core decides (a first JOIN is
+    # LEECH, a re-JOIN keeps the current mode).
     mode = None if mode_node is None else peer_mode(mode_node.text)
-    if mode is None and method is Method.JOIN:
-        mode = PeerMode.LEECH  # SPEC §3 / brief: JOIN defaults to LEECH.
 
     num_node = top.one("PeerNum")
     content_node = top.one("ContentGroup")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import secrets
 import socket
@@ -82,6 +83,7 @@ class RunningServer:
         config = _identity(settings.tracker, self.settings.mutual)
         # The node id names this node's sessions in a shared store: it stays.
         config = replace(config, node_id=self.endpoint.tracker.config.node_id)
+        config = _with_own_address(config, self.address)
         self.endpoint.dtls = _dtls_context(
             settings, config, self._cookie_keys, mutual=self.settings.mutual
         )
@@ -100,6 +102,13 @@ class RunningServer:
             if self.shared.bus is not None:
                 await self.shared.bus.close()
             await self.shared.store.close()
+
+
+def _with_own_address(config: TrackerConfig, bound: tuple[str, int]) -> TrackerConfig:
+    """SPEC §8: no peer may list the tracker's own address as its own."""
+    if ipaddress.ip_address(bound[0]).is_unspecified:
+        return config
+    return replace(config, tracker_addresses=config.tracker_addresses | {bound})
 
 
 def _identity(config: TrackerConfig, mutual: bool) -> TrackerConfig:
@@ -154,6 +163,9 @@ async def start_server(
         shared_store = RedisStore(
             connect(settings.store), offer_ttl=config.offer_ttl, tombstone_ttl=config.track_timeout
         )
+    sock = _socket(settings.host, settings.port, settings.receive_buffer, settings.reuse_port)
+    bound_ip, bound_port = sock.getsockname()[:2]
+    config = _with_own_address(config, (bound_ip, bound_port))
     if store is None:
         store = MemoryStore(max_cache_bytes=config.response_cache_bytes)
     tracker = Tracker(store, config)
@@ -168,6 +180,5 @@ async def start_server(
             await shared_store.load_scripts()  # else on first use, once Redis is up
         await bus.start()
     loop = asyncio.get_running_loop()
-    sock = _socket(settings.host, settings.port, settings.receive_buffer, settings.reuse_port)
     transport, _ = await loop.create_datagram_endpoint(lambda: endpoint, sock=sock)
     return RunningServer(endpoint, transport, settings, keys, driver)

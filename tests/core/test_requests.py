@@ -58,10 +58,10 @@ def test_loopback_and_unspecified_host_addresses_are_dropped_outside_lan_mode() 
     h.connect(
         s,
         "A",
-        addresses=(candidate("127.0.0.1", 1), candidate("0.0.0.0", 2), candidate("10.1.1.1", 3)),
+        addresses=(candidate("127.0.0.1", 1), candidate("0.0.0.0", 2), candidate("192.0.2.1", 3)),
     )
     record = h.store.get_peer("A")
-    assert record is not None and [a.ip for a in record.host_addresses] == ["10.1.1.1"]
+    assert record is not None and [a.ip for a in record.host_addresses] == ["192.0.2.1"]
     lab = Harness(TrackerConfig(lan_mode=True))
     s = lab.session()
     lab.connect(s, "A", addresses=(candidate("127.0.0.1", 1),))
@@ -451,13 +451,13 @@ def test_large_peer_lists_are_split_into_complete_parts() -> None:
 def test_host_addresses_are_listed_after_the_reflexive_one() -> None:
     h = Harness()
     s = h.session("203.0.113.5", 41000)
-    h.connect(s, "A", addresses=(PeerAddress(AddrType.IPV4, "10.0.0.2", 5000),))
+    h.connect(s, "A", addresses=(PeerAddress(AddrType.IPV4, "192.0.2.2", 5000),))
     h.join(s, "A", "x", PeerMode.SEED)
     q, _ = h.connected("q")
     (info,) = h.join(q, "q", "x").peers
     assert [(a.type, a.ip) for a in info.addresses] == [
         (AddressType.REFLEXIVE, "203.0.113.5"),
-        (AddressType.HOST, "10.0.0.2"),
+        (AddressType.HOST, "192.0.2.2"),
     ]
     assert all(a.priority is not None for a in info.addresses)
 

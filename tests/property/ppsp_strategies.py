@@ -172,8 +172,6 @@ def requests(draw: st.DrawFn, method: Method | None = None) -> Request:
     else:
         swarm = draw(optional(swarm_ids))
     mode = draw(optional(st.sampled_from(list(PeerMode))))
-    if method is Method.JOIN and mode is None:
-        mode = PeerMode.LEECH  # what the parser fills in
     offer = draw(ice_offers if method is Method.ATTACH else optional(ice_offers))
     target = draw(ids if method is Method.ATTACH else optional(ids))
     indication = draw(ids if method is Method.ATTACH_ACK else optional(ids))

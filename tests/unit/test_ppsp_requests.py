@@ -89,8 +89,8 @@ def test_connect_minimal() -> None:
     assert parse(req("CONNECT")) == Request(method=Method.CONNECT, peer_id="A", transaction_id="T1")
 
 
-def test_join_defaults_to_leech_and_accepts_seeder() -> None:
-    assert parse(req("JOIN", "<SwarmID>S</SwarmID>")).peer_mode is PeerMode.LEECH
+def test_join_without_mode_leaves_it_to_the_core_and_accepts_seeder() -> None:
+    assert parse(req("JOIN", "<SwarmID>S</SwarmID>")).peer_mode is None
     r = parse(req("JOIN", "<SwarmID>S</SwarmID><PeerMode>SEEDER</PeerMode>"))
     assert r.peer_mode is PeerMode.SEED
     r = parse(req("JOIN", "<SwarmID>S</SwarmID><PeerMode> SEED </PeerMode>", OFFER_XML))
