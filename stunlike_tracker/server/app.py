@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.tracker import Tracker
+from stunlike_tracker.server.budgets import BudgetLimits
 from stunlike_tracker.server.endpoint import EndpointLimits, TrackerEndpoint
 from stunlike_tracker.server.shared import NodeBus, SharedStoreDriver, idle_overlay, pubsub_client
 from stunlike_tracker.store.contract import TrackerStore
@@ -35,6 +36,7 @@ class ServerSettings:
     cookie_secret: bytes | None = None
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     limits: EndpointLimits = field(default_factory=EndpointLimits)
+    budgets: BudgetLimits = field(default_factory=BudgetLimits)
     receive_buffer: int = 4 * 1024 * 1024
     # "memory" (embedded) or a shared store URL: redis://HOST:PORT/DB,
     # rediss://..., redis+cluster://HOST:PORT (SPEC §9).
@@ -88,6 +90,7 @@ class RunningServer:
             settings, config, self._cookie_keys, mutual=self.settings.mutual
         )
         self.endpoint.reconfigure(config, settings.limits)
+        self.endpoint.budgets.limits = settings.budgets  # counts and bans carry over
         self.settings = replace(settings, mutual=self.settings.mutual)
 
     def drain(self) -> None:
@@ -169,7 +172,9 @@ async def start_server(
     if store is None:
         store = MemoryStore(max_cache_bytes=config.response_cache_bytes)
     tracker = Tracker(store, config)
-    endpoint = TrackerEndpoint(tracker, dtls, limits=settings.limits, mutual=settings.mutual)
+    endpoint = TrackerEndpoint(
+        tracker, dtls, limits=settings.limits, mutual=settings.mutual, budgets=settings.budgets
+    )
     driver: SharedStoreDriver | None = None
     if shared_store is not None:
         tracker.store = idle_overlay(0.0)

@@ -29,6 +29,7 @@ from stunlike_tracker.core.effects import (
     Transmit,
 )
 from stunlike_tracker.core.tracker import Tracker
+from stunlike_tracker.server.budgets import BudgetLimits, Budgets
 from stunlike_tracker.server.latency import LatencyHistograms
 from stunlike_tracker.server.sessions import Address, SessionEntry, SessionTable
 from stunlike_tracker.stun.responder import BindingResponder
@@ -92,6 +93,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         *,
         limits: EndpointLimits | None = None,
         mutual: bool = False,
+        budgets: BudgetLimits | None = None,
     ) -> None:
         self.tracker = tracker
         self.dtls = dtls
@@ -105,6 +107,8 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self.latency = LatencyHistograms()
         self.draining = False
         self.started_at = self.wall()
+        # SPEC §8 per-source budgets, asked before any decryption or parsing.
+        self.budgets = Budgets(budgets, self.drops)
         self._transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
@@ -197,6 +201,8 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             return
         now = self.now()
         entry = self.sessions.by_address.get(address)
+        if entry is not None and self.budgets.admit_datagram(address, now) is not None:
+            return  # over budget: dropped before decryption (counted by reason)
         if entry is not None and entry.dtls.handshake_complete and _is_client_hello(data):
             # The peer restarted on the same address: a new association
             # replaces the old one once its cookie checks out.
@@ -210,7 +216,6 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                 return
         else:
             entry.dtls.feed(data, now)
-        entry.last_activity = now
         self._after_io(entry, now)
 
     def _new_session(
@@ -230,6 +235,8 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             return None
         if replacing is not None:
             self._evict(replacing)
+        if self.budgets.admit_session(address, now) is not None:
+            return None  # over the source's or the global budget: no reply
         if self.sessions.full:
             self.drops["sessions-full"] += 1
             return None
@@ -240,6 +247,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             self.drops["dtls-session-error"] += 1
             return None
         self.counters["dtls-sessions-created"] += 1
+        self.budgets.session_opened(address, now)
         return self.sessions.add(address, dtls, now)
 
     def _after_io(self, entry: SessionEntry, now: float) -> None:
@@ -255,12 +263,18 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                 "association established",
                 extra={"address": entry.address, "session_id": entry.session_id},
             )
+            self.budgets.handshake_completed(entry.address)
+            entry.last_activity = now  # the client's Finished authenticated it
         elif not dtls.handshake_complete:
             self._handshaking.add(entry)
         effects: list[Effect] = []
         if entry.core_session is not None:
             tracker = self.tracker
             for message in dtls.receive():
+                # Only authenticated records count as activity: junk that
+                # merely looks like a record (0x17 ...) never keeps an
+                # association alive.
+                entry.last_activity = now
                 self.counters["ppsp-requests"] += 1
                 if self.shared is not None:
                     self.shared.submit(message, entry.core_session)
@@ -317,6 +331,8 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
 
     def _evict(self, entry: SessionEntry) -> None:
         self._handshaking.discard(entry)
+        if self.sessions.by_address.get(entry.address) is entry:
+            self.budgets.session_closed(entry.address)
         self.sessions.remove(entry)
         if self.shared is not None:
             self.shared.forget_session(entry.session_id)
@@ -342,7 +358,13 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             self._arm(max(soonest, now + 0.001))
 
     def _run_timers(self, now: float) -> None:
+        half_open_timeout = self.budgets.limits.half_open_timeout
         for entry in list(self._handshaking):
+            if now - entry.last_activity > half_open_timeout:
+                # An unfinished handshake holds its memory this long at most.
+                self.drops["budget-half-open-timeout"] += 1
+                self._evict(entry)
+                continue
             deadline = entry.dtls.get_timer()
             if deadline is not None and deadline <= now:
                 entry.dtls.handle_timer(now)
@@ -355,6 +377,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             self._apply(self.tracker.on_timer(self.wall()))
         if now - self._last_housekeeping >= self.limits.eviction_interval:
             self._last_housekeeping = now
+            self.budgets.prune(now)
             limits = self.limits
             for entry in self.sessions.idle(now, limits.idle_timeout, limits.handshake_timeout):
                 self.counters["sessions-evicted"] += 1

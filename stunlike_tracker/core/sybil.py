@@ -1,0 +1,100 @@
+"""Sybil limits (SPEC §8): how many Peer-IDs one DTLS association and one
+source address may hold, and how much of a peer list one source may fill.
+
+Node-local and pure. A DTLS association lives on one node, so the count per
+association is exact; the count per source is per node (a source spread
+over several nodes gets each node's cap). Entries are checked against the
+store when counted, so a registration that moved to another node or expired
+without this node seeing it never counts against anyone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def source_key(ip: str, ipv6_prefix: int = 64) -> str:
+    """One source for budgets and Sybil limits: the IPv4 address (an
+    IPv4-mapped IPv6 address counts as its IPv4 address) or the IPv6
+    /``ipv6_prefix`` (one subscriber usually holds a whole /64)."""
+    if ":" not in ip:
+        return ip
+    try:
+        parsed = ipaddress.IPv6Address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.IPv6Network((parsed, ipv6_prefix), strict=False))
+
+
+class RegistrationIndex:
+    """Peer-IDs registered per association and per source, on this node."""
+
+    def __init__(self) -> None:
+        self._by_session: dict[str, set[str]] = {}
+        self._by_source: dict[str, set[str]] = {}
+        self._where: dict[str, tuple[str, str]] = {}  # peer -> (session, source)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def add(self, peer_id: str, session_id: str, source: str) -> None:
+        self.remove(peer_id)
+        self._where[peer_id] = (session_id, source)
+        self._by_session.setdefault(session_id, set()).add(peer_id)
+        self._by_source.setdefault(source, set()).add(peer_id)
+
+    def remove(self, peer_id: str) -> None:
+        where = self._where.pop(peer_id, None)
+        if where is None:
+            return
+        session_id, source = where
+        for table, key in ((self._by_session, session_id), (self._by_source, source)):
+            ids = table.get(key)
+            if ids is not None:
+                ids.discard(peer_id)
+                if not ids:
+                    del table[key]
+
+    def on_session(self, session_id: str, other_than: str, live: Callable[[str, str], bool]) -> int:
+        return self._count(self._by_session.get(session_id), other_than, live)
+
+    def from_source(self, source: str, other_than: str, live: Callable[[str, str], bool]) -> int:
+        return self._count(self._by_source.get(source), other_than, live)
+
+    def _count(
+        self, ids: set[str] | None, other_than: str, live: Callable[[str, str], bool]
+    ) -> int:
+        if not ids:
+            return 0
+        stale = [p for p in ids if p != other_than and not live(p, self._where[p][0])]
+        for peer_id in stale:
+            self.remove(peer_id)
+        return sum(1 for p in ids if p != other_than) if ids else 0
+
+
+def spread_by_source(
+    ranked: Iterable[T], source_of: Callable[[T], str], want: int, per_source: int
+) -> tuple[list[T], list[T]]:
+    """Take up to ``want`` items in order, at most ``per_source`` from one
+    source; return (taken, held back). The caller tops the list up from the
+    held-back ones only when nothing else is left, so one source fills at
+    most ``per_source`` places while other sources have peers to offer."""
+    taken: list[T] = []
+    held: list[T] = []
+    counts: dict[str, int] = {}
+    for item in ranked:
+        if len(taken) >= want:
+            break
+        source = source_of(item)
+        if counts.get(source, 0) >= per_source:
+            held.append(item)
+            continue
+        counts[source] = counts.get(source, 0) + 1
+        taken.append(item)
+    return taken, held
