@@ -66,14 +66,38 @@ def is_local_network(ip: str) -> bool:
     return any(parsed in net for net in _LOCAL_NETWORKS if net.version == parsed.version)
 
 
+def transport_address_text(ip: str, port: int) -> str:
+    """``IP:PORT``, or ``[IPv6]:PORT``."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def _parse_transport_address(text: str) -> tuple[str, int] | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    return (str(ip), int(port))
+
+
 def is_tracker_address(
-    address: PeerAddress, tracker_addresses: frozenset[tuple[str, int]], *, lan_mode: bool
+    address: PeerAddress, tracker_addresses: frozenset[str], *, lan_mode: bool
 ) -> bool:
-    """Does the address point at the tracker itself? The exact transport
-    address always counts; outside LAN mode any port of a tracker IP does
-    (on a LAN, peers and the tracker may share a host)."""
-    for ip, port in tracker_addresses:
-        if address.ip == ip and (address.port == port or not lan_mode):
+    """Does the address point at the tracker itself (``tracker_addresses``
+    as ``IP:PORT`` texts)? The exact transport address always counts;
+    outside LAN mode any port of a tracker IP does (on a LAN, peers and the
+    tracker may share a host)."""
+    if not tracker_addresses:
+        return False
+    try:
+        ip = str(ipaddress.ip_address(address.ip))
+    except ValueError:
+        return False
+    for text in tracker_addresses:
+        own = _parse_transport_address(text)
+        if own is not None and ip == own[0] and (address.port == own[1] or not lan_mode):
             return True
     return False
 
@@ -82,7 +106,7 @@ def host_addresses(
     claimed: tuple[PeerAddress, ...],
     *,
     lan_mode: bool,
-    tracker_addresses: frozenset[tuple[str, int]] = frozenset(),
+    tracker_addresses: frozenset[str] = frozenset(),
 ) -> tuple[PeerAddress, ...]:
     """A CONNECT's own addresses, validated, typed and prioritised.
 

@@ -98,10 +98,22 @@ class TrackerConfig:
     node_id: str = field(
         default="local", metadata=_doc("this node's name among the nodes of one tracker")
     )
-    tracker_addresses: frozenset[tuple[str, int]] = field(
+    max_peers_per_session: int = field(
+        default=4,
+        metadata={"doc": "Peer-IDs one DTLS association may register (SPEC §8 Sybil limit)"},
+    )
+    max_peers_per_source: int = field(
+        default=64,
+        metadata={"doc": "Peer-IDs one source IP (IPv6: /64) may register on a node"},
+    )
+    max_source_share: float = field(
+        default=0.3,
+        metadata={"doc": "share of a peer list one source IP may fill while others have peers"},
+    )
+    tracker_addresses: frozenset[str] = field(
         default=frozenset(),
         metadata=_doc(
-            "the tracker's own (ip, port) addresses: candidates naming them are dropped "
-            "(SPEC §8); the server adds the address it is bound to"
+            'the tracker\'s own addresses ("IP:PORT", "[IPv6]:PORT"): candidates naming '
+            "them are dropped (SPEC §8); the server adds the address it is bound to"
         ),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stunlike_tracker.core.sybil import source_key, spread_by_source
 from stunlike_tracker.ppsp.chunkmap import segment_covers
 from stunlike_tracker.ppsp.messages import NatAbility, PeerMode, Representation
 from stunlike_tracker.store.contract import TrackerStore
@@ -17,6 +18,8 @@ from stunlike_tracker.store.records import Membership, PeerRecord
 
 # How many members to sample per wanted peer when preferences need ranking.
 _OVERSAMPLE = 3
+# ... and when one source crowds the first sample (SPEC §8 Sybil limit).
+_CROWDED_OVERSAMPLE = 9
 # Chunk ranges of one request that rank peers (bounds the ranking work).
 MAX_CHUNK_RANGES = 16
 
@@ -75,20 +78,54 @@ def select_peers(
     want: int,
     prefs: Preferences,
     now: float,
+    per_source: int | None = None,
 ) -> list[tuple[PeerRecord, Membership]]:
     """Up to ``want`` live members of the swarm, best first. A member whose
     timer has run out (``deadline <= now``) is never listed, even before
-    the timer tick has retired it (SPEC §3)."""
+    the timer tick has retired it (SPEC §3). With ``per_source``, one source
+    address (IP, IPv6 /64) fills at most that many places while the sample
+    holds peers of other sources (SPEC §8 Sybil limit); a sample crowded by
+    one source is drawn once more, larger, to find the others."""
     if want <= 0:
         return []
     ranked = bool(prefs.chunk_ranges) or prefs.nat is not None
     k = (want * _OVERSAMPLE if ranked else want) + 1  # +1: the requester may be drawn
+    found = _live_sample(store, swarm_id, requester_id, k, ranked, prefs, now, want)
+    if per_source is not None and per_source < want:
+        taken, held = spread_by_source(found, _source_of, want, per_source)
+        if held and len(taken) < want:
+            # One source crowds the sample: look wider (still O(want), and
+            # only then) so that peers of other sources are found unless
+            # they are a very small minority of the swarm.
+            k = want * _CROWDED_OVERSAMPLE + 1
+            found = _live_sample(store, swarm_id, requester_id, k, True, prefs, now, want)
+            taken, held = spread_by_source(found, _source_of, want, per_source)
+        if len({_source_of(item) for item in found}) > 1:
+            return taken
+    return found[:want]
+
+
+def _source_of(item: tuple[PeerRecord, Membership]) -> str:
+    return source_key(item[0].reflexive.ip)
+
+
+def _live_sample(
+    store: TrackerStore,
+    swarm_id: str,
+    requester_id: str,
+    k: int,
+    both_modes: bool,
+    prefs: Preferences,
+    now: float,
+    want: int,
+) -> list[tuple[PeerRecord, Membership]]:
+    """Up to ``k`` members from each mode set, live ones only, ranked."""
     sampled = store.sample_members(swarm_id, PeerMode.SEED, k)
-    if ranked or len(sampled) <= want or prefs.requester_mode is PeerMode.SEED:
+    if both_modes or len(sampled) <= want or prefs.requester_mode is PeerMode.SEED:
         sampled += store.sample_members(swarm_id, PeerMode.LEECH, k)
 
     found: list[tuple[PeerRecord, Membership]] = []
-    for peer_id in sampled:
+    for peer_id in dict.fromkeys(sampled):
         if peer_id == requester_id:
             continue
         record = store.get_peer(peer_id)
@@ -106,4 +143,4 @@ def select_peers(
 
     # Stable sort: equal scores keep the random sample order.
     found.sort(key=score, reverse=True)
-    return found[:want]
+    return found

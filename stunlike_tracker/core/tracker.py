@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import traceback
 from collections import Counter, deque
@@ -50,6 +51,7 @@ from stunlike_tracker.core.effects import (
 from stunlike_tracker.core.ratelimit import RateLimiter
 from stunlike_tracker.core.selection import Preferences, chunk_ranges_of, select_peers
 from stunlike_tracker.core.states import PeerState, refusal, state_of
+from stunlike_tracker.core.sybil import RegistrationIndex, source_key
 from stunlike_tracker.core.turn import turn_servers
 from stunlike_tracker.ice.candidates import sanitize_offer
 from stunlike_tracker.ppsp import (
@@ -192,6 +194,8 @@ class Tracker:
         self.attaches = PendingAttaches(
             self.config.attach_resend_intervals, self.config.attach_timeout
         )
+        # SPEC §8 Sybil limits: Peer-IDs per association and per source (node-local).
+        self.registrations = RegistrationIndex()
         # Plain counters read by the metrics exporter at scrape time: answers
         # by (request, status), cache replays, the last request's method and
         # Peer-ID (for the server's latency histogram and debug log).
@@ -479,6 +483,10 @@ class Tracker:
             # before it retires. Otherwise the client never saw the newest.
             kept_token_hash = previous.token_hash if current_ok else previous.previous_token_hash
 
+        refused = self._sybil_refusal(request.peer_id, session, now)
+        if refused is not None:
+            return _Answer(self._error(request, Status.FORBIDDEN, refused), cache=False)
+
         token = self._token() if self.config.identity_mode == "open" else None
         reflexive = reflexive_address(session.address)
         hosts = host_addresses(
@@ -519,6 +527,7 @@ class Tracker:
             new = self._start_init_timer(new, now)
         self.store.put_peer(new)
         self.store.delete_tombstone(request.peer_id)
+        self.registrations.add(request.peer_id, session.session_id, source_key(reflexive.ip))
 
         turn = turn_servers(self.config.turn, request.peer_id, now) if self.config.turn else ()
         response = self._ok(
@@ -538,6 +547,24 @@ class Tracker:
             for p in self.attaches.retarget(request.peer_id, session.session_id, session.node_id)
         )
         return _Answer(response, effects=resend)
+
+    def _sybil_refusal(self, peer_id: str, session: Session, now: float) -> str | None:
+        """SPEC §8: a cap on Peer-IDs per DTLS association and per source
+        address (mutual mode: one Peer-ID per certificate already). Only
+        registrations still live on their association count."""
+
+        def live(other: str, session_id: str) -> bool:
+            record = self.store.get_peer(other)
+            return record is not None and record.session_id == session_id and record.deadline > now
+
+        config = self.config
+        index = self.registrations
+        if index.on_session(session.session_id, peer_id, live) >= config.max_peers_per_session:
+            return "Too Many PeerIDs On Association"
+        source = source_key(session.address[0])
+        if index.from_source(source, peer_id, live) >= config.max_peers_per_source:
+            return "Too Many PeerIDs From Address"
+        return None
 
     def _fitting_swarm_ids(
         self, response: Response, restored: tuple[Membership, ...]
@@ -606,7 +633,9 @@ class Tracker:
             chunk_ranges=chunk_ranges_of(request.content),
             nat=request.peer_num.ability_nat if request.peer_num else None,
         )
-        chosen = select_peers(self.store, swarm_id, record.peer_id, self._want(request), prefs, now)
+        want = self._want(request)
+        per_source = max(1, math.ceil(want * self.config.max_source_share))
+        chosen = select_peers(self.store, swarm_id, record.peer_id, want, prefs, now, per_source)
         infos = []
         for other, membership in chosen:
             offer = self.store.take_offer(other.peer_id, now)
@@ -686,6 +715,7 @@ class Tracker:
             self.store.remove_member(sid, record.peer_id)
         self.store.clear_offers(record.peer_id)
         self.store.delete_peer(record.peer_id)
+        self.registrations.remove(record.peer_id)
         return self._end_attaches(record.peer_id, now)
 
     def _end_attaches(

@@ -10,6 +10,7 @@ import secrets
 import socket
 from dataclasses import dataclass, field, replace
 
+from stunlike_tracker.core.addresses import transport_address_text
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.tracker import Tracker
 from stunlike_tracker.server.budgets import BudgetLimits
@@ -111,7 +112,8 @@ def _with_own_address(config: TrackerConfig, bound: tuple[str, int]) -> TrackerC
     """SPEC §8: no peer may list the tracker's own address as its own."""
     if ipaddress.ip_address(bound[0]).is_unspecified:
         return config
-    return replace(config, tracker_addresses=config.tracker_addresses | {bound})
+    own = transport_address_text(*bound)
+    return replace(config, tracker_addresses=config.tracker_addresses | {own})
 
 
 def _identity(config: TrackerConfig, mutual: bool) -> TrackerConfig:

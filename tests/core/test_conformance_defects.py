@@ -79,7 +79,7 @@ def test_self_asserted_reflexive_and_proxy_addresses_are_not_listed() -> None:
 
 
 def test_self_asserted_addresses_are_validated() -> None:
-    tracker_at = ("192.0.2.1", 3478)
+    tracker_at = "192.0.2.1:3478"
     h = Harness(TrackerConfig(tracker_addresses=frozenset({tracker_at})))
     s = h.session("203.0.113.5", 41000)
     claimed = (
@@ -111,7 +111,7 @@ def test_self_asserted_addresses_are_validated() -> None:
 
 
 def test_offer_candidates_naming_the_tracker_are_dropped() -> None:
-    h = Harness(TrackerConfig(tracker_addresses=frozenset({("192.0.2.1", 3478)})))
+    h = Harness(TrackerConfig(tracker_addresses=frozenset({"192.0.2.1:3478"})))
     s, _ = h.connected("A")
     offer = make_offer("o1", ip="192.0.2.1", port=3478)
     offer = replace(offer, candidates=(*offer.candidates, candidate("198.51.100.9", 7000)))

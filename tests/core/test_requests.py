@@ -196,7 +196,7 @@ def test_find_nat_preference() -> None:
         h.now += 0.1  # stay under the per-peer rate limit
         r = h.find(q, "q", "x", peer_num=PeerNum(count=1, ability_nat=NatAbility.NO_NAT))
         hits += [p.peer_id for p in r.peers] == ["pub"]
-    assert hits >= 20
+    assert hits >= 15  # expected ~22 of 40; without the preference ~6
 
 
 def test_stat_report_is_403_when_registered_and_keeps_alive_when_tracking() -> None:
