@@ -3,9 +3,7 @@ source address may hold, and how much of a peer list one source may fill.
 
 Node-local and pure. A DTLS association lives on one node, so the count per
 association is exact; the count per source is per node (a source spread
-over several nodes gets each node's cap). Entries are checked against the
-store when counted, so a registration that moved to another node or expired
-without this node seeing it never counts against anyone.
+over several nodes gets each node's cap).
 """
 
 from __future__ import annotations
@@ -33,27 +31,39 @@ def source_key(ip: str, ipv6_prefix: int = 64) -> str:
 
 
 class RegistrationIndex:
-    """Peer-IDs registered per association and per source, on this node."""
+    """Peer-IDs registered per association and per source, on this node.
+
+    Each entry carries the peer's deadline as of its last request here (the
+    requests of an association all reach the node holding it), so counting
+    needs no store read, and an entry whose peer expired, or moved to
+    another node, stops counting once its deadline has passed.
+    """
 
     def __init__(self) -> None:
         self._by_session: dict[str, set[str]] = {}
         self._by_source: dict[str, set[str]] = {}
-        self._where: dict[str, tuple[str, str]] = {}  # peer -> (session, source)
+        self._where: dict[str, tuple[str, str, float]] = {}  # peer -> (session, source, deadline)
 
     def __len__(self) -> int:
         return len(self._where)
 
-    def add(self, peer_id: str, session_id: str, source: str) -> None:
+    def add(self, peer_id: str, session_id: str, source: str, deadline: float) -> None:
         self.remove(peer_id)
-        self._where[peer_id] = (session_id, source)
+        self._where[peer_id] = (session_id, source, deadline)
         self._by_session.setdefault(session_id, set()).add(peer_id)
         self._by_source.setdefault(source, set()).add(peer_id)
+
+    def touch(self, peer_id: str, session_id: str, deadline: float) -> None:
+        """The peer's deadline after a request over ``session_id``."""
+        where = self._where.get(peer_id)
+        if where is not None and where[0] == session_id:
+            self._where[peer_id] = (where[0], where[1], deadline)
 
     def remove(self, peer_id: str) -> None:
         where = self._where.pop(peer_id, None)
         if where is None:
             return
-        session_id, source = where
+        session_id, source, _ = where
         for table, key in ((self._by_session, session_id), (self._by_source, source)):
             ids = table.get(key)
             if ids is not None:
@@ -61,21 +71,24 @@ class RegistrationIndex:
                 if not ids:
                     del table[key]
 
-    def on_session(self, session_id: str, other_than: str, live: Callable[[str, str], bool]) -> int:
-        return self._count(self._by_session.get(session_id), other_than, live)
+    def on_session(self, session_id: str, other_than: str, now: float) -> int:
+        return self._count(self._by_session.get(session_id), other_than, now)
 
-    def from_source(self, source: str, other_than: str, live: Callable[[str, str], bool]) -> int:
-        return self._count(self._by_source.get(source), other_than, live)
+    def from_source(self, source: str, other_than: str, now: float) -> int:
+        return self._count(self._by_source.get(source), other_than, now)
 
-    def _count(
-        self, ids: set[str] | None, other_than: str, live: Callable[[str, str], bool]
-    ) -> int:
+    def prune(self, now: float) -> None:
+        """Forget entries past their deadline (bounded memory)."""
+        for peer_id in [p for p, w in self._where.items() if w[2] <= now]:
+            self.remove(peer_id)
+
+    def _count(self, ids: set[str] | None, other_than: str, now: float) -> int:
         if not ids:
             return 0
-        stale = [p for p in ids if p != other_than and not live(p, self._where[p][0])]
+        stale = [p for p in ids if self._where[p][2] <= now]
         for peer_id in stale:
             self.remove(peer_id)
-        return sum(1 for p in ids if p != other_than) if ids else 0
+        return sum(1 for p in ids if p != other_than)
 
 
 def spread_by_source(

@@ -288,6 +288,9 @@ class Tracker:
                 answer = self._dispatch(request, record, session, digest, now)
 
         effects: list[Effect] = list(answer.effects)
+        final = self.store.get_peer(request.peer_id)
+        if final is not None:  # the Sybil index follows the peer's timer
+            self.registrations.touch(request.peer_id, session.session_id, final.deadline)
         if answer.response is None:
             if answer.cache:
                 self._cache(request, session, digest, None, now)
@@ -323,6 +326,7 @@ class Tracker:
         if now - self._last_prune >= 10.0:
             self._last_prune = now
             self.rate_limiter.prune(now)
+            self.registrations.prune(now)
         return effects
 
     # ------------------------------------------------------------------
@@ -527,7 +531,9 @@ class Tracker:
             new = self._start_init_timer(new, now)
         self.store.put_peer(new)
         self.store.delete_tombstone(request.peer_id)
-        self.registrations.add(request.peer_id, session.session_id, source_key(reflexive.ip))
+        self.registrations.add(
+            request.peer_id, session.session_id, source_key(reflexive.ip), new.deadline
+        )
 
         turn = turn_servers(self.config.turn, request.peer_id, now) if self.config.turn else ()
         response = self._ok(
@@ -551,18 +557,13 @@ class Tracker:
     def _sybil_refusal(self, peer_id: str, session: Session, now: float) -> str | None:
         """SPEC §8: a cap on Peer-IDs per DTLS association and per source
         address (mutual mode: one Peer-ID per certificate already). Only
-        registrations still live on their association count."""
-
-        def live(other: str, session_id: str) -> bool:
-            record = self.store.get_peer(other)
-            return record is not None and record.session_id == session_id and record.deadline > now
-
+        registrations still live count."""
         config = self.config
         index = self.registrations
-        if index.on_session(session.session_id, peer_id, live) >= config.max_peers_per_session:
+        if index.on_session(session.session_id, peer_id, now) >= config.max_peers_per_session:
             return "Too Many PeerIDs On Association"
         source = source_key(session.address[0])
-        if index.from_source(source, peer_id, live) >= config.max_peers_per_source:
+        if index.from_source(source, peer_id, now) >= config.max_peers_per_source:
             return "Too Many PeerIDs From Address"
         return None
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.asyncio import Redis
 
 from stunlike_tracker.core.effects import AckRelayed, Effect, RequestDropped, Session, Transmit
-from stunlike_tracker.core.selection import _OVERSAMPLE, chunk_range_of
+from stunlike_tracker.core.selection import _OVERSAMPLE, chunk_ranges_of
 from stunlike_tracker.core.tracker import Tracker
 from stunlike_tracker.ppsp import PpspError, encode_response, parse_request_untrusted
 from stunlike_tracker.ppsp.messages import Method, PeerMode, Request, Response, Status
@@ -57,7 +57,7 @@ def plan_for(request: Request, tracker: Tracker, owned: bool) -> LoadPlan:
     if lists_peers:
         count = request.peer_num.count if request.peer_num else None
         want = max(0, min(config.default_peer_num if count is None else count, config.max_peer_num))
-        ranked = chunk_range_of(request.content) is not None or (
+        ranked = bool(chunk_ranges_of(request.content)) or (
             request.peer_num is not None and request.peer_num.ability_nat is not None
         )
         sample = (want * _OVERSAMPLE if ranked else want) + 1 if want else 0

@@ -119,6 +119,21 @@ class RawPeer(asyncio.DatagramProtocol):
             got = self.session.receive()
         return got
 
+    async def request(self, message: bytes, *, rto: float = 1.0, tries: int = 3) -> bytes | None:
+        """Send a request and return the first application message back,
+        resending it byte for byte on silence (SPEC §4); None if none came."""
+        for _ in range(tries):
+            self.send(message)
+            got = await self.receive(rto)
+            if got:
+                return got[0]
+        return None
+
+    def close_notify(self) -> None:
+        """End the association properly (the tracker frees it at once)."""
+        self.session.close()
+        self._flush()
+
     def close(self) -> None:
         if self.transport is not None:
             with contextlib.suppress(Exception):
