@@ -246,7 +246,8 @@ def measure(shape: Shape, server: Server, seconds: float, processes: int) -> Loa
 
 
 def memory_per_session(tmp: Path, sessions: int) -> float:
-    """RSS growth of a fresh tracker per live CONNECTed+JOINed DTLS session."""
+    """RSS growth of a fresh tracker per live CONNECTed+JOINed DTLS session,
+    each sending a keep-alive STAT_REPORT every 2 s (its cached answers count)."""
     with local_tracker(tmp / "memory-certs") as (address, pid):
         before = rss_kib(pid)
         settings = LoadSettings(
@@ -256,10 +257,11 @@ def memory_per_session(tmp: Path, sessions: int) -> float:
             sessions=sessions,
             swarm_size=0,
             mix=parse_mix("stat=1"),
-            seconds=1.0,
+            seconds=2.0,
             warmup=0.5,
             ca_pem=(tmp / "memory-certs" / "ca.pem").read_bytes(),
             server_pid=pid,
+            interval=2.0,
         )
         result = run_load(settings)
     assert result.server_rss_kib is not None

@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     load.add_argument("--window", type=int, default=4,
                       help="requests outstanding per socket (stun, udp, bt)")  # fmt: skip
     load.add_argument("--swarm-size", type=int, default=100, help="ppsp: seeds in the swarm")
+    load.add_argument("--interval", type=float, default=0.0,
+                      help="ppsp: seconds between a session's answer and its next request "
+                      "(25: keep-alive pace; 0: back to back)")  # fmt: skip
     load.add_argument("--size", type=int, default=300, help="udp: datagram size")
     load.add_argument("--seconds", type=float, default=5.0, help="measurement window")
     load.add_argument("--warmup", type=float, default=1.0, help="traffic before the window")
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace, usage_error: type[Exception]) -> int:
     for name in ("processes", "sessions", "window"):
         if getattr(args, name) < 1:
             raise usage_error(f"--{name} must be at least 1")
-    if not (args.seconds > 0 and args.warmup >= 0 and args.timeout > 0 and args.swarm_size >= 0):
+    if not (args.seconds > 0 and args.warmup >= 0 and args.timeout > 0 and args.swarm_size >= 0
+            and args.interval >= 0):  # fmt: skip
         raise usage_error("--seconds and --timeout must be positive, --warmup not negative")
 
     def read(path: str | None, what: str) -> bytes | None:
@@ -106,6 +110,7 @@ def run(args: argparse.Namespace, usage_error: type[Exception]) -> int:
             server_name=args.server_name,
             server_pid=pid,
             uvloop=not args.asyncio,
+            interval=args.interval,
         )
         try:
             result = run_load(settings)

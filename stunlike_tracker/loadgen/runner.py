@@ -47,6 +47,7 @@ class LoadSettings:
     server_name: str | None = None
     server_pid: int | None = None
     uvloop: bool = True
+    interval: float = 0.0
 
 
 @dataclass(slots=True)
@@ -164,6 +165,7 @@ def _plans(settings: LoadSettings, run_id: int) -> list[WorkerPlan]:
                 key_pem=settings.key_pem,
                 server_name=settings.server_name,
                 uvloop=settings.uvloop,
+                interval=settings.interval,
             )
         )
     return [p for p in plans if p.sessions > 0 or p.seeds > 0]

@@ -66,6 +66,8 @@ class WorkerPlan:
     mtu: int = 1240
     uvloop: bool = True
     setup_timeout: float = 30.0
+    # ppsp: pause between a session's answer and its next request (0: none).
+    interval: float = 0.0
 
 
 @dataclass(slots=True)
@@ -343,6 +345,7 @@ class PpspSession(_DtlsSession):
         self.token: bytes | None = None
         self.pending: tuple[bytes, float, Op] | None = None
         self.setup_done: asyncio.Future[int] | None = None
+        self.interval = 0.0
 
     def issue(self, op: Op) -> None:
         self.counter += 1
@@ -357,7 +360,14 @@ class PpspSession(_DtlsSession):
     def next(self) -> None:
         if self.chooser is None or not self.shared.running:
             return
-        self.issue(self.chooser.next(self.connected, self.joined))
+        if self.interval > 0:
+            asyncio.get_running_loop().call_later(self.interval, self._next_now)
+            return
+        self._next_now()
+
+    def _next_now(self) -> None:
+        if self.chooser is not None and self.shared.running and self.pending is None:
+            self.issue(self.chooser.next(self.connected, self.joined))
 
     def on_message(self, message: bytes) -> None:
         answer = ppsp_answer(message)
@@ -491,6 +501,7 @@ class Worker:
                     self.setup_failures += 1
                     return
                 session.chooser = chooser
+                session.interval = plan.interval
                 if chooser is not None:
                     sessions.append(session)
 
