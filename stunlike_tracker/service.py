@@ -151,6 +151,7 @@ class Node:
             fresh = server_settings(settings)
         except ConfigError as error:
             log.error("reload failed, keeping the running settings: %s", error)
+            self.running.endpoint.counters["config-reload-failures"] += 1
             return
         fixed = [
             key
@@ -160,6 +161,7 @@ class Node:
         if fixed:
             log.warning("reload: [server] %s change only on restart", ", ".join(fixed))
         self.running.reload(replace(fresh, mutual=self.settings.server.mutual))
+        self.running.endpoint.counters["config-reloads"] += 1
         self.settings = settings
         logs.configure(settings.logging.format, settings.logging.level)
         log.info("reloaded certificates, allow-list, limits and TURN secrets")
@@ -215,4 +217,13 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 async def _start_http(node: Node) -> None:
-    raise ConfigError("[http] listen: the HTTP listener is not in this build yet")
+    from stunlike_tracker.config import parse_listen
+    from stunlike_tracker.http import start_http
+
+    listen = node.settings.http.listen
+    assert listen is not None
+    host, port = parse_listen(listen)
+    node.http = await start_http(
+        node.running, host, port, recent_introductions=node.settings.http.recent_introductions
+    )
+    print(f"listening http {_shown(*node.http.address)}", flush=True)

@@ -276,6 +276,13 @@ class MemoryStore:
                 if tomb is not None and tomb[1] <= now:
                     del self._tombstones[key[0]]
 
+    # --- introspection (status page, metrics; O(peers) / O(swarms)) -------
+    def peers(self) -> list[PeerRecord]:
+        return list(self._peers.values())
+
+    def swarm_count(self) -> int:
+        return len({swarm_id for swarm_id, _mode in self._swarms})
+
     def sizes(self) -> dict[str, int]:
         """Entry counts, for metrics and leak tests."""
         return {
