@@ -191,6 +191,12 @@ async def serve(args: argparse.Namespace) -> int:
         where = _shown(settings.server.host, settings.server.port)
         raise ConfigError(f"cannot listen on {where}: {error.strerror}") from None
     node = Node(running, settings, args.config, overrides)
+    # Signals are ours before anyone learns the address (a SIGTERM right
+    # after the first line must drain, not kill).
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, node.stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, node.reload)
     print(f"listening udp {_shown(*running.address)}", flush=True)
     if settings.http.listen is not None:
         try:
@@ -202,16 +208,12 @@ async def serve(args: argparse.Namespace) -> int:
             ) from None
     mode = "mutual" if settings.server.mutual else "open"
     log.info("serving; certificates in %s; identity mode %s", settings.server.certs, mode)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, node.stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, node.reload)
     try:
         await node.stopping.wait()
+        await node.drain_and_stop()  # a second SIGTERM meanwhile changes nothing
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-    await node.drain_and_stop()
     log.info("stopped; drops %s", dict(running.endpoint.drops))
     return 0
 
