@@ -37,8 +37,17 @@ def version() -> str:
 
 def swarm_count(node: RunningServer) -> int | None:
     """Swarms with at least one member, when the store can tell cheaply."""
+    if node.shared is not None:
+        return None  # a shared store: the whole tracker's, not this node's to count
     count = getattr(node.tracker.store, "swarm_count", None)
     return int(count()) if callable(count) else None
+
+
+def peer_count(node: RunningServer) -> int | None:
+    """Registered peers (the embedded store only, see ``swarm_count``)."""
+    if node.shared is not None:
+        return None
+    return node.tracker.store.peer_count()
 
 
 class NodeCollector(Collector):
@@ -98,9 +107,9 @@ class NodeCollector(Collector):
         yield GaugeMetricFamily(
             "stunlike_sessions", "DTLS associations held", value=len(endpoint.sessions)
         )
-        yield GaugeMetricFamily(
-            "stunlike_peers", "registered peers", value=tracker.store.peer_count()
-        )
+        peers = peer_count(node)
+        if peers is not None:
+            yield GaugeMetricFamily("stunlike_peers", "registered peers", value=peers)
         swarms = swarm_count(node)
         if swarms is not None:
             yield GaugeMetricFamily("stunlike_swarms", "swarms with members", value=swarms)

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from stunlike_tracker.http.metrics import swarm_count, version
+from stunlike_tracker.http.metrics import peer_count, swarm_count, version
 from stunlike_tracker.ppsp.chunkmap import decode_chunk_map
 from stunlike_tracker.ppsp.messages import Representation
 from stunlike_tracker.server.app import RunningServer
@@ -121,7 +121,9 @@ def snapshot(node: RunningServer) -> dict[str, Any]:
     endpoint, tracker = node.endpoint, node.tracker
     now = endpoint.wall()
     store = tracker.store
-    records = store.peers() if isinstance(store, ListsPeers) else None
+    records = None
+    if node.shared is None and isinstance(store, ListsPeers):
+        records = store.peers()
     answers = tracker.answers
     return {
         "version": version(),
@@ -133,7 +135,7 @@ def snapshot(node: RunningServer) -> dict[str, Any]:
         "identity_mode": tracker.config.identity_mode,
         "totals": {
             "sessions": len(endpoint.sessions),
-            "peers": store.peer_count(),
+            "peers": peer_count(node),
             "swarms": swarm_count(node),
             "requests": sum(answers.values()),
             "errors": sum(c for (_, status), c in answers.items() if status >= 400),
@@ -219,7 +221,9 @@ def render_html(node: RunningServer) -> str:
             f"<td class=n>{_bytes(swarm['downloaded_bytes'])}</td><td>{content}</td></tr>"
         )
     if snap["swarms"] is None:
-        swarm_table = "<p class=muted>This store cannot list its swarms.</p>"
+        swarm_table = (
+            "<p class=muted>Swarms live in the shared store: this node does not list them.</p>"
+        )
     elif not rows:
         swarm_table = "<p class=muted>No swarms yet.</p>"
     else:
@@ -240,6 +244,7 @@ def render_html(node: RunningServer) -> str:
         else "<p class=muted>No introductions yet.</p>"
     )
     swarms_total = "?" if totals["swarms"] is None else totals["swarms"]
+    peers_total = "?" if totals["peers"] is None else totals["peers"]
     state = " (draining)" if snap["draining"] else ""
     return f"""<!doctype html>
 <html lang=en><head><meta charset=utf-8><meta http-equiv=refresh content=10>
@@ -249,7 +254,7 @@ def render_html(node: RunningServer) -> str:
 <p>Version {_e(snap["version"])}, node {_e(snap["node_id"])}, UDP {_e(snap["udp"])},
 identity mode {_e(snap["identity_mode"])}. Up {_duration(snap["uptime_seconds"])}
 since {_e(snap["started_at"])}.</p>
-<p id=totals>{totals["peers"]} peers in {swarms_total} swarms, {totals["sessions"]} sessions;
+<p id=totals>{peers_total} peers in {swarms_total} swarms, {totals["sessions"]} sessions;
 {totals["requests"]} requests answered ({totals["errors"]} errors), {totals["handshakes"]}
 handshakes, {totals["stun_responses"]} STUN responses, {totals["dropped"]} datagrams dropped,
 {totals["pending_attaches"]} introductions in flight.</p>

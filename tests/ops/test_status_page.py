@@ -169,3 +169,27 @@ def test_http_is_off_by_default_and_unknown_paths_are_404(tmp_path: Path) -> Non
         assert info.value.code == 404
     finally:
         assert tracker.stop() == 0
+
+
+@pytest.mark.asyncio
+async def test_with_a_shared_store_the_node_reports_its_own_counters(tmp_path: Path) -> None:
+    from tests.ops.support import client
+    from tests.redis_servers import redis_server
+
+    with redis_server() as redis:
+        tracker = start_tracker(tmp_path, "--store", redis.url)
+        assert tracker.http is not None
+        try:
+            peer = client(tracker, "p1")
+            await peer.connect()
+            await peer.close()
+            after = scrape(tracker.http)
+            assert _value(after, "stunlike_requests_total", request="CONNECT", status="200") == 1
+            # Peers and swarms are the whole tracker's (in Redis): not a node gauge.
+            assert ("stunlike_peers", ()) not in after
+            snap = json.loads(get(f"http://{tracker.http}/status.json")[2])
+            assert snap["swarms"] is None and snap["totals"]["peers"] is None
+            _, _, page = get(f"http://{tracker.http}/")
+            assert "shared store" in page
+        finally:
+            assert tracker.stop() == 0

@@ -1,0 +1,113 @@
+"""The README's five-minute tour, word for word: the first terminal's
+command, then the second terminal's, in a fresh directory, inside a network
+namespace of its own (the tour uses fixed ports 3478 and 8080)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _netns_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    if shutil.which("ip") is None:
+        return "needs iproute2"
+    return None
+
+
+pytestmark = [
+    pytest.mark.netns,
+    pytest.mark.skipif(_netns_unavailable() is not None, reason=_netns_unavailable() or ""),
+]
+
+
+def tour_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Five-minute tour", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    name = f"stl-tour-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        # Loopback for the tracker, and a veth pair so that the peers' ICE
+        # agents have host addresses (they skip 127.0.0.1).
+        setup = (
+            "ip link set lo up && ip link add tour0 type veth peer name tour1 && "
+            "ip addr add 10.77.0.1/24 dev tour0 && ip addr add 10.77.0.2/24 dev tour1 && "
+            "ip link set tour0 up && ip link set tour1 up"
+        )
+        subprocess.run(["ip", "netns", "exec", name, "sh", "-c", setup], check=True)
+        yield name
+    finally:
+        # Whatever the tour left running in the namespace was started here.
+        pids = subprocess.run(
+            ["ip", "netns", "pids", name], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def test_the_readme_tour_works_word_for_word(tmp_path: Path, namespace: str) -> None:
+    first, second, third = tour_blocks()
+    assert first.strip() == "stunlike-tracker serve --lan --http 127.0.0.1:8080"
+    # `stunlike-tracker` as `pip install .` makes it, running this tree's code.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "stunlike-tracker"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m stunlike_tracker.cli "$@"\n')
+    shim.chmod(0o755)
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+    }
+    run = ["ip", "netns", "exec", namespace, "bash", "-e", "-c"]
+    tracker = subprocess.Popen(
+        [*run, first],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert tracker.stdout is not None
+        assert tracker.stdout.readline().strip() == "listening udp 0.0.0.0:3478"
+        assert tracker.stdout.readline().strip() == "listening http 127.0.0.1:8080"
+        terminal = subprocess.run(
+            [*run, second + third],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert terminal.returncode == 0, terminal.stderr[-3000:]
+        out = terminal.stdout
+        assert "copy.bin is movie.bin" in out
+        assert '"swarm_id": "films"' in out
+        assert 'stunlike_requests_total{request="ATTACH",status="200"} 1.0' in out
+    finally:
+        tracker.send_signal(signal.SIGINT)  # Ctrl-C in the first terminal
+        code = tracker.wait(timeout=10)
+    assert code == 0
