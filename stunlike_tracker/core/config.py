@@ -1,4 +1,4 @@
-"""Tracker settings, with the defaults of shared SPEC.md §3, §4, §6, §8.
+"""Tracker settings, with the defaults of docs/PROTOCOL.md §3, §4, §6, §8 (§13 lists them).
 
 Every field carries ``metadata={"doc": ...}``: ``stunlike-tracker
 print-config`` and the config-file loader are generated from it.
