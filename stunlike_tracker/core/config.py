@@ -100,7 +100,7 @@ class TrackerConfig:
     )
     max_peers_per_session: int = field(
         default=4,
-        metadata={"doc": "Peer-IDs one DTLS association may register (SPEC §8 Sybil limit)"},
+        metadata={"doc": "Peer-IDs one DTLS association may register (PROTOCOL.md §8 Sybil limit)"},
     )
     max_peers_per_source: int = field(
         default=64,
@@ -114,6 +114,6 @@ class TrackerConfig:
         default=frozenset(),
         metadata=_doc(
             'the tracker\'s own addresses ("IP:PORT", "[IPv6]:PORT"): candidates naming '
-            "them are dropped (SPEC §8); the server adds the address it is bound to"
+            "them are dropped (PROTOCOL.md §8); the server adds the address it is bound to"
         ),
     )
