@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,99 +86,10 @@ def _certs(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------
 # client
 # ----------------------------------------------------------------------
-def _client_settings(args: argparse.Namespace) -> Any:
-    from stunlike_tracker.peer.client import ClientSettings
-
-    ca = _read(Path(args.ca), "CA certificate") if args.ca else None
-    cert = _read(Path(args.cert), "certificate") if args.cert else None
-    key = _read(Path(args.key), "key") if args.key else None
-    if (cert is None) != (key is None):
-        raise UsageError("--cert and --key go together")
-    return ClientSettings(
-        tracker=args.tracker,
-        ca_pem=ca,
-        server_name=args.server_name,
-        cert_pem=cert,
-        key_pem=key,
-    )
-
-
-def _describe(method: str, response: Any) -> str:
-    parts = [method, str(response.status), response.status_text]
-    if response.reason and response.reason != "OK":
-        parts.append(f"reason={response.reason!r}")
-    for info in response.peers:
-        addrs = ",".join(f"{a.ip}:{a.port}/{a.type or '-'}" for a in info.addresses)
-        label = info.peer_id or "self"
-        offer = f" offer={info.offer.id}" if info.offer else ""
-        parts.append(f"peer={label}({info.mode or '-'})@{addrs}{offer}")
-    if response.swarm_ids:
-        parts.append("swarms=" + ",".join(response.swarm_ids))
-    if response.keep_alive is not None:
-        parts.append(f"keepalive={response.keep_alive}")
-    for turn in response.turn_servers:
-        parts.append(f"turn={turn.uri}")
-    return " ".join(parts)
-
-
-_STEPS = ("join", "find", "stat", "disconnect", "reconnect", "wait")
-
-
-def _check_step(step: str) -> tuple[str, str, str]:
-    """``name:arg:extra`` of a client step, or a one-line usage error."""
-    name, _, rest = step.partition(":")
-    arg, _, extra = rest.partition(":")
-    if name not in _STEPS or (name in ("join", "find", "disconnect", "wait") and not arg):
-        raise UsageError(f"unknown step {step!r} (see --help)")
-    if name == "find" and extra and not extra.isdigit():
-        raise UsageError(f"bad step {step!r}: the peer count must be a number")
-    if name == "wait":
-        try:
-            seconds = float(arg)
-        except ValueError:
-            seconds = math.nan
-        if not (math.isfinite(seconds) and seconds >= 0):
-            raise UsageError(f"bad step {step!r}: wait takes SECONDS")
-    return name, arg, extra
-
-
 async def _client(args: argparse.Namespace) -> int:
-    from stunlike_tracker.peer.client import TrackerClient, TrackerError
-    from stunlike_tracker.ppsp.messages import PeerMode, PeerNum
+    from stunlike_tracker.peer.command import run_client_command
 
-    steps = [_check_step(step) for step in args.steps]  # before any traffic
-    client = TrackerClient(_client_settings(args), args.peer_id)
-    failures = 0
-    try:
-        print(_describe("CONNECT", await client.connect()), flush=True)
-        for name, arg, extra in steps:
-            try:
-                if name == "join":
-                    mode = PeerMode.SEED if extra.upper() in ("SEED", "SEEDER") else PeerMode.LEECH
-                    response = await client.join(arg, mode)
-                elif name == "find":
-                    count = PeerNum(int(extra)) if extra else None
-                    response = await client.find(arg, peer_num=count)
-                elif name == "stat":
-                    response = await client.stat_report()
-                elif name == "disconnect":
-                    response = await client.disconnect(arg)
-                elif name == "reconnect":
-                    response = await client.reconnect()
-                else:
-                    await asyncio.sleep(float(arg))
-                    continue
-            except TrackerError as error:
-                failures += 1
-                if error.response is None:
-                    raise
-                response = error.response
-            print(_describe(name.upper(), response), flush=True)
-    except TrackerError as error:
-        raise UsageError(str(error)) from None
-    finally:
-        await client.close()
-    return 1 if failures else 0
+    return await run_client_command(args, UsageError)
 
 
 # ----------------------------------------------------------------------
@@ -272,7 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _tracker_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tracker", required=True, type=_host_port, metavar="HOST:PORT")
+    parser.add_argument(
+        "--tracker",
+        required=True,
+        action="append",
+        metavar="HOST:PORT",
+        help="tracker (repeat, or a comma list: the others are failover targets in order)",
+    )
     parser.add_argument("--ca", help="CA certificate of the tracker (default certs/ca.pem)")
     parser.add_argument("--cert", help="peer certificate (mutual mode)")
     parser.add_argument("--key", help="peer key (mutual mode)")
@@ -317,9 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _peer(args: argparse.Namespace) -> int:
+    from stunlike_tracker.peer.command import client_settings
     from stunlike_tracker.peer.transfer import run_peer_command
 
-    return await run_peer_command(args, _client_settings(args))
+    return await run_peer_command(args, client_settings(args, UsageError))
 
 
 def _run(coro: Any) -> int:

@@ -86,9 +86,13 @@ class ClientSettings:
     tries: int = 5
     # Rounds of byte-identical tries on one association before a new one.
     rounds: int = 2
-    # One DTLS handshake's budget (its flights retransmit at 1, 2, 4, 8 s ...):
-    # under 30 % loss both ways a handshake needs several of them.
-    handshake_timeout: float = 30.0
+    # One DTLS handshake's budget: its flights retransmit at +1, +3, +7 s
+    # (RFC 6347 §4.2.4) ... A handshake that has not completed by then is
+    # started afresh (timers back at 1 s), ``association_attempts`` times per
+    # tracker: under 30 % loss both ways that beats one long wait, whose
+    # retransmissions are 8 and 16 s apart by then.
+    handshake_timeout: float = 15.0
+    association_attempts: int = 4
     # How long to wait for the missing parts of a multi-part response.
     part_grace: float = 0.3
     auto_reconnect: bool = True
@@ -113,6 +117,7 @@ class ClientSettings:
             part_grace=self.part_grace,
             auto_reconnect=self.auto_reconnect,
             keep_alives=self.keep_alives,
+            association_attempts=self.association_attempts,
         )
 
 

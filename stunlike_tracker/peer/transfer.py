@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from typing import IO
 
 from stunlike_tracker.peer.channel import ChannelError
 from stunlike_tracker.peer.client import ClientSettings, TrackerError
+from stunlike_tracker.peer.command import Interrupted, interruptible
 from stunlike_tracker.peer.peer import Peer, PeerChannel, PeerError
 from stunlike_tracker.ppsp.messages import PeerMode
 
@@ -36,6 +36,8 @@ CHUNK = 256 * 1024
 MAX_HEADER = 4096
 # A leecher asks the tracker for seeders again at most this often.
 FIND_INTERVAL = 2.0
+# From SIGINT/SIGTERM to exit, at most (issue 11: 2 s), cleanup included.
+STOP_BUDGET = 1.5
 
 
 class TransferError(Exception):
@@ -156,7 +158,8 @@ async def fetch(channel: PeerChannel, out: Path, progress: bool = True) -> FileI
     return info
 
 
-async def seed(peer: Peer, swarm: str, path: Path, stop: asyncio.Event) -> None:
+async def seed(peer: Peer, swarm: str, path: Path) -> None:
+    """Serve ``path`` to every channel opened toward us, until cancelled."""
     info = describe_file(path)
     await peer.join(swarm, PeerMode.SEED)
     print(
@@ -165,20 +168,16 @@ async def seed(peer: Peer, swarm: str, path: Path, stop: asyncio.Event) -> None:
         flush=True,
     )
     tasks: set[asyncio.Task[None]] = set()
-
-    async def accept() -> None:
+    try:
         async for channel in peer.incoming():
             task = asyncio.ensure_future(serve_channel(channel, path, info))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-
-    acceptor = asyncio.ensure_future(accept())
-    await stop.wait()
-    acceptor.cancel()
-    for task in [acceptor, *tasks]:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    finally:
+        for task in list(tasks):
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_BUDGET / 4)
 
 
 async def leech(peer: Peer, swarm: str, out: Path, give_up_after: float) -> dict[str, object]:
@@ -224,6 +223,9 @@ async def leech(peer: Peer, swarm: str, out: Path, give_up_after: float) -> dict
 
 
 async def run_peer_command(args: argparse.Namespace, settings: ClientSettings) -> int:
+    """``stunlike-tracker peer``; SIGINT/SIGTERM stop it in any state within
+    STOP_BUDGET (a seeder then exits 0; an interrupted leecher leaves no
+    partial file: it is written as OUT.part and renamed only once verified)."""
     peer = Peer(
         settings,
         args.peer_id,
@@ -231,30 +233,45 @@ async def run_peer_command(args: argparse.Namespace, settings: ClientSettings) -
         relay_only=args.relay_only,
         connect_timeout=args.connect_timeout,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
+
+    async def run() -> dict[str, object] | None:
         await peer.start()
         if args.seed is not None:
             if not args.seed.is_file():
                 raise TransferError(f"cannot read {args.seed}")
-            await seed(peer, args.swarm, args.seed, stop)
-            return 0
-        result = await leech(peer, args.swarm, args.leech, args.timeout)
-        if args.json:
-            print(json.dumps(result), flush=True)
-        else:
-            print(f"fetched {args.leech} ({result['bytes']} bytes, sha256 verified)", flush=True)
+            await seed(peer, args.swarm, args.seed)
+            return None
+        return await leech(peer, args.swarm, args.leech, args.timeout)
+
+    try:
+        result = await interruptible(run())
+        if result is not None:
+            if args.json:
+                print(json.dumps(result), flush=True)
+            else:
+                size = result["bytes"]
+                print(f"fetched {args.leech} ({size} bytes, sha256 verified)", flush=True)
         return 0
+    except Interrupted as stopped:
+        if args.seed is not None:
+            return 0  # a seeder serves until stopped
+        print(f"stunlike-tracker: {stopped}", file=sys.stderr, flush=True)
+        return stopped.exit_status
     except (TransferError, TrackerError, PeerError, ChannelError, OSError) as error:
         if args.json:
             print(json.dumps({"outcome": "failed", "detail": str(error)}), flush=True)
         print(f"stunlike-tracker: {error}", file=sys.stderr)
         return 1
     finally:
-        await peer.close()
-        others = asyncio.all_tasks() - {asyncio.current_task()}
-        if others:  # aioice deletes TURN allocations in background tasks
-            await asyncio.wait(others, timeout=3)
+        await _stop(peer)
+
+
+async def _stop(peer: Peer) -> None:
+    """Close the peer (DISCONNECT nil, best effort) within STOP_BUDGET."""
+    started = time.monotonic()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(peer.close(), STOP_BUDGET * 0.6)
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    left = STOP_BUDGET * 0.8 - (time.monotonic() - started)
+    if others and left > 0:  # aioice deletes TURN allocations in background tasks
+        await asyncio.wait(others, timeout=left)

@@ -76,6 +76,9 @@ class EndpointLimits:
 log = logging.getLogger(__name__)
 
 
+_RECORD_HEADER = 13  # DTLS record header bytes (RFC 6347 §4.1)
+
+
 def _is_client_hello(data: bytes) -> bool:
     """A DTLS handshake record in epoch 0 carrying a ClientHello (RFC 6347 §4.1, §4.2.2)."""
     return len(data) > 25 and data[0] == 22 and data[3:5] == b"\x00\x00" and data[13] == 1
@@ -204,6 +207,12 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         if entry is not None and self.budgets.admit_datagram(address, now) is not None:
             return  # over budget: dropped before decryption (counted by reason)
         if entry is not None and entry.dtls.handshake_complete and _is_client_hello(data):
+            if data[_RECORD_HEADER:] == entry.opening_hello:
+                # A delayed or retransmitted copy of the hello that opened this
+                # association (RFC 6347 §4.2.8): replacing the association
+                # with it would strand a client that has finished.
+                self.drops["dtls-hello-retransmitted"] += 1
+                return
             # The peer restarted on the same address: a new association
             # replaces the old one once its cookie checks out.
             fresh = self._new_session(data, address, now, replacing=entry)
@@ -248,7 +257,9 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             return None
         self.counters["dtls-sessions-created"] += 1
         self.budgets.session_opened(address, now)
-        return self.sessions.add(address, dtls, now)
+        entry = self.sessions.add(address, dtls, now)
+        entry.opening_hello = data[_RECORD_HEADER:]
+        return entry
 
     def _after_io(self, entry: SessionEntry, now: float) -> None:
         dtls = entry.dtls

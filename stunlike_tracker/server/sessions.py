@@ -19,6 +19,9 @@ class SessionEntry:
     last_activity: float
     # The core's view of this association, built once the handshake is done.
     core_session: Session | None = None
+    # The handshake message of the ClientHello that opened it (record header
+    # stripped): a late copy of it is a retransmission, not a restart.
+    opening_hello: bytes = b""
 
 
 class SessionTable:
