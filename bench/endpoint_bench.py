@@ -21,6 +21,7 @@ from stunlike_tracker import certs
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.tracker import Tracker
 from stunlike_tracker.loadgen.shapes import Op, ppsp_templates, transaction_id
+from stunlike_tracker.server.budgets import BudgetLimits
 from stunlike_tracker.server.endpoint import TrackerEndpoint
 from stunlike_tracker.store.memory import MemoryStore
 from stunlike_tracker.transport.cookies import CookieKeys
@@ -71,8 +72,20 @@ async def main() -> None:
         server_cert.cert_pem, server_cert.key_pem, cookie_keys=CookieKeys.generate(), mtu=1240
     )
     cctx = DtlsClientContext(ca_pem=ca.cert_pem, mtu=1240)
-    tracker = Tracker(MemoryStore(), TrackerConfig(peer_rate=0, lan_mode=True))
-    endpoint = TrackerEndpoint(tracker, sctx)
+    config = TrackerConfig(
+        peer_rate=0, lan_mode=True, max_peers_per_source=10**9, max_source_share=1.0
+    )
+    tracker = Tracker(MemoryStore(), config)
+    unlimited = 1e12
+    budgets = BudgetLimits(
+        address_rate=unlimited,
+        address_burst=unlimited,
+        session_rate=unlimited,
+        session_burst=unlimited,
+        address_sessions=10**9,
+        address_half_open=10**9,
+    )
+    endpoint = TrackerEndpoint(tracker, sctx, budgets=budgets)
     transport = Collect()
     endpoint.connection_made(transport)  # type: ignore[arg-type]
     peers = [Peer(cctx, n, seed=n > 0) for n in range(args.swarm + 1)]

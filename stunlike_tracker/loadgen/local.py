@@ -1,9 +1,10 @@
 """A tracker on loopback for load runs: ``python -m stunlike_tracker.loadgen.local``.
 
 The same server as ``stunlike-tracker serve`` (LAN mode, development
-certificates) with the per-peer rate limit off, so one session may send
-request after request, and a choice of event loop, so that the default
-asyncio loop can be measured too. Prints ``listening udp HOST:PORT`` and
+certificates) with the per-peer rate limit, the per-source budgets and the
+per-source Sybil caps lifted -- every load session comes from 127.0.0.1 and
+one session sends request after request -- and a choice of event loop, so
+that the default asyncio loop can be measured too. Prints ``listening udp HOST:PORT`` and
 serves until SIGTERM/SIGINT.
 """
 
@@ -24,9 +25,26 @@ async def _serve(certs_dir: Path, mutual: bool) -> None:
     from stunlike_tracker.certs import init_dev_certs
     from stunlike_tracker.core.config import TrackerConfig
     from stunlike_tracker.server.app import ServerSettings, start_server
+    from stunlike_tracker.server.budgets import BudgetLimits
 
     paths = init_dev_certs(certs_dir)
-    config = replace(TrackerConfig(), peer_rate=0.0, lan_mode=True)
+    config = replace(
+        TrackerConfig(),
+        peer_rate=0.0,
+        lan_mode=True,
+        max_peers_per_source=10**9,
+        max_source_share=1.0,
+    )
+    unlimited = 1e12
+    budgets = BudgetLimits(
+        address_rate=unlimited,
+        address_burst=unlimited,
+        session_rate=unlimited,
+        session_burst=unlimited,
+        address_sessions=10**9,
+        address_half_open=10**9,
+        global_half_open=10**9,
+    )
     settings = ServerSettings(
         cert_pem=paths.tracker_cert.read_bytes(),
         key_pem=paths.tracker_key.read_bytes(),
@@ -35,6 +53,7 @@ async def _serve(certs_dir: Path, mutual: bool) -> None:
         peer_ca_pem=paths.ca_cert.read_bytes(),
         mutual=mutual,
         tracker=config,
+        budgets=budgets,
     )
     running = await start_server(settings)
     host, port = running.address
