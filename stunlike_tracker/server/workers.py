@@ -8,8 +8,9 @@ re-CONNECTing (their registrations and swarms are in the shared store). The
 workers share a DTLS cookie secret (generated here when none is given),
 passed in the environment, not on the command line.
 
-Output: the first worker's ``listening udp HOST:PORT`` line, then
-``worker I pid P`` for every (re)start; restarts are logged on stderr.
+Output: ``worker I pid P`` when a worker (re)starts, ``worker I ready`` once
+it has bound the port, and the first worker's ``listening udp HOST:PORT``
+line once; restarts are logged on stderr.
 """
 
 from __future__ import annotations
@@ -66,11 +67,14 @@ def _child_argv(argv: list[str]) -> list[str]:
 
 
 def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
-    from stunlike_tracker.service import flag_overrides, load_settings
+    from stunlike_tracker.service import flag_overrides, load_settings, server_settings
 
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     settings = load_settings(args.config, flag_overrides(args))
+    # Certificates (development ones are created here, once, not by N
+    # workers racing) and every setting are checked before any worker starts.
+    server_settings(settings)
     store = check_store_url(settings.store.url)
     if store == "memory":
         raise ConfigError(
@@ -114,9 +118,11 @@ async def _supervise(count: int, command: list[str], env: dict[str, str]) -> int
             assert process.stdout is not None
             async for raw in process.stdout:
                 line = raw.decode(errors="replace").rstrip()
-                if line.startswith("listening ") and not announced:
-                    announced = True
-                    print(line, flush=True)
+                if line.startswith("listening "):
+                    if not announced:
+                        announced = True
+                        print(line, flush=True)
+                    print(f"worker {index} ready", flush=True)
             code = await process.wait()
             if not stop.is_set():
                 print(

@@ -37,6 +37,7 @@ import re
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -91,6 +92,13 @@ def _ms(seconds: float) -> int:
 
 def _offer_element(offer: IceOffer, expires_at: float) -> str:
     return json.dumps([expires_at, offer.id, dumps(offer)], separators=(",", ":"))
+
+
+@lru_cache(maxsize=16384)
+def _record(text: str) -> PeerRecord:
+    """Records are immutable: a listing read again (every FIND samples the
+    same members) is decoded once."""
+    return loads(PeerRecord, text)
 
 
 def _taken_offer(element: str) -> TakenOffer:
@@ -261,7 +269,7 @@ class RedisStore:
         loaded = Loaded()
         if values[0] is not None:
             loaded.record_text = values[0]
-            loaded.record = loads(PeerRecord, values[0])
+            loaded.record = _record(values[0])
         if values[1] is not None:
             expires_at, text = json.loads(values[1])
             loaded.cached = (loads(CachedResponse, text), float(expires_at))
@@ -280,13 +288,13 @@ class RedisStore:
             loaded.samples = {PeerMode.SEED: list(seeds), PeerMode.LEECH: list(leeches)}
             for member, listing, offer in zip([*seeds, *leeches], listings, offers, strict=True):
                 if listing:
-                    loaded.listed[member] = loads(PeerRecord, listing)
+                    loaded.listed[member] = _record(listing)
                 if offer:
                     loaded.offers[member] = _taken_offer(offer)
         if swarm is not None and plan.target_id is not None:
             listing, grant = results[index]
             if listing:
-                loaded.listed[plan.target_id] = loads(PeerRecord, listing)
+                loaded.listed[plan.target_id] = _record(listing)
             if grant and plan.offer_id is not None:
                 requester, expires_at = json.loads(grant)
                 loaded.grant = TakenGrant(
