@@ -59,10 +59,21 @@ class Tracker:
     def __init__(self, certs: Path, store: str, workers: int) -> None:
         self.port = _free_udp_port()
         args = [
-            *CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-            "--certs", str(certs), "--store", store, "--workers", str(workers),
-            "--cookie-secret", secrets.token_hex(16),
-        ]  # fmt: skip
+            *CLI,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--certs",
+            str(certs),
+            "--store",
+            store,
+            "--workers",
+            str(workers),
+            "--cookie-secret",
+            secrets.token_hex(16),
+        ]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         self.pids = [self.process.pid]
         assert self.process.stdout is not None
@@ -112,7 +123,7 @@ def _load(port: int, certs: Path, mix: str, seconds: float, sessions: int) -> di
             "--server-name",
             "localhost",
             "--json",
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -148,7 +159,7 @@ def main() -> int:
                 "",
                 "--daemonize",
                 "no",
-            ],  # fmt: skip
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
