@@ -58,9 +58,14 @@ def _free_tcp_port() -> int:
 class Tracker:
     def __init__(self, certs: Path, store: str, workers: int) -> None:
         self.port = _free_udp_port()
+        config = certs.parent / "tracker.toml"
+        # Every load session comes from 127.0.0.1: lift the per-address Sybil caps.
+        config.write_text("[tracker]\nmax_peers_per_source = 100000\nmax_source_share = 1.0\n")
         args = [
             *CLI,
             "serve",
+            "--config",
+            str(config),
             "--host",
             "127.0.0.1",
             "--port",

@@ -29,9 +29,15 @@ NODES = 3
 SWARMS = 10
 
 
+# Every test peer comes from 127.0.0.1: lift the per-address Sybil caps.
+CONFIG = "[tracker]\nmax_peers_per_source = 1000\nmax_source_share = 1.0\n"
+
+
 async def _start_node(certs: Path, secret: str, url: str) -> tuple[asyncio.subprocess.Process, int]:
+    config = certs.parent / "tracker.toml"
+    config.write_text(CONFIG)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "stunlike_tracker.cli", "serve",
+        sys.executable, "-m", "stunlike_tracker.cli", "serve", "--config", str(config),
         "--host", "127.0.0.1", "--port", "0", "--certs", str(certs),
         "--cookie-secret", secret, "--store", url, "--lan",
         stdout=asyncio.subprocess.PIPE,
