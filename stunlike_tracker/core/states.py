@@ -19,6 +19,7 @@ from __future__ import annotations
 from enum import Enum
 
 from stunlike_tracker.ppsp.messages import Method
+from stunlike_tracker.ppsp.reasons import Reason
 from stunlike_tracker.store.records import PeerRecord
 
 
@@ -46,16 +47,16 @@ ACCEPTS: dict[PeerState, frozenset[Method]] = {
 }
 
 # (state, request) -> the 403 reason when refused
-REFUSAL: dict[tuple[PeerState, Method], str] = {
-    **{(PeerState.UNKNOWN, m): "Not Connected" for m in _ALL - {Method.CONNECT}},
-    (PeerState.REGISTERED, Method.FIND): "Not Joined",
-    (PeerState.REGISTERED, Method.ATTACH): "Not Joined",
+REFUSAL: dict[tuple[PeerState, Method], Reason] = {
+    **{(PeerState.UNKNOWN, m): Reason.NOT_CONNECTED for m in _ALL - {Method.CONNECT}},
+    (PeerState.REGISTERED, Method.FIND): Reason.NOT_JOINED,
+    (PeerState.REGISTERED, Method.ATTACH): Reason.NOT_JOINED,
     # draft-07 §8.5: STAT_REPORT is a TRACKING-state message.
-    (PeerState.REGISTERED, Method.STAT_REPORT): "Not Tracking",
+    (PeerState.REGISTERED, Method.STAT_REPORT): Reason.NOT_TRACKING,
 }
 
 
-def refusal(state: PeerState, method: Method) -> str | None:
+def refusal(state: PeerState, method: Method) -> Reason | None:
     """The 403 reason if ``state`` does not accept ``method``, else None."""
     if method in ACCEPTS[state]:
         return None

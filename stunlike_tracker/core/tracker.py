@@ -81,6 +81,7 @@ from stunlike_tracker.ppsp.messages import (
     StreamStatistics,
     TurnServer,
 )
+from stunlike_tracker.ppsp.reasons import Reason
 from stunlike_tracker.store.contract import TrackerStore
 from stunlike_tracker.store.records import (
     CachedResponse,
@@ -98,7 +99,7 @@ def _document_skeleton() -> int:
     part = Response(
         status=Status.OK,
         transaction_id=longest,
-        reason="OK",
+        reason=Reason.OK,
         swarm_ids=(longest,),
         part=Part(65534, 65535),
         peers=(PeerInfo(peer_id="p"),),
@@ -220,7 +221,7 @@ class Tracker:
         self.draining = True
         effects: list[Effect] = []
         for pending in self.attaches.pop_all():
-            effects += self._finish_attach(pending, Status.OVERLOADED, "Shutting Down", now)
+            effects += self._finish_attach(pending, Reason.SHUTTING_DOWN, now)
         return effects
 
     # ------------------------------------------------------------------
@@ -242,7 +243,7 @@ class Tracker:
         try:
             return self.handle_request(request, data, session, now)
         except Exception:  # a bug or a store failure: 500, never details (SPEC §2)
-            reply = self._reply(session, request, Status.INTERNAL, "Internal Error")
+            reply = self._reply(session, request, Reason.INTERNAL_ERROR)
             return [*reply, RequestDropped("internal-error", traceback.format_exc())]
 
     def handle_request(
@@ -250,13 +251,13 @@ class Tracker:
     ) -> list[Effect]:
         config = self.config
         if config.identity_mode == "mutual" and session.identity != request.peer_id:
-            return self._reply(session, request, Status.UNAUTHORIZED, "PeerID Not Certified")
+            return self._reply(session, request, Reason.PEER_ID_NOT_CERTIFIED)
 
         digest = _digest(raw)
         cached = self.store.cache_get(request.peer_id, request.transaction_id, now)
         if cached is not None and cached.session_id == session.session_id:
             if not hmac.compare_digest(cached.request_digest, digest):
-                return self._reply(session, request, Status.BAD_REQUEST, "TransactionID Reused")
+                return self._reply(session, request, Reason.TRANSACTION_ID_REUSED)
             if cached.datagrams is None:
                 return []  # still being processed: the retransmission is absorbed
             self.replays += 1
@@ -266,7 +267,7 @@ class Tracker:
         # talks over one): keyed by the claimed Peer-ID, anyone could spend
         # another peer's budget. Not cached, so a later retry can pass.
         if not self.rate_limiter.allow(session.session_id, now):
-            return self._reply(session, request, Status.OVERLOADED, "Rate Limited")
+            return self._reply(session, request, Reason.RATE_LIMITED)
 
         # SPEC §3: a peer whose timer has run out is gone, whether or not the
         # tick has retired it yet: retire it now, then serve the request as
@@ -276,14 +277,14 @@ class Tracker:
             answer = self._connect(request, record, session, now)
             answer = replace(answer, effects=(*expired, *answer.effects))
         elif record is None:
-            unknown = refusal(PeerState.UNKNOWN, request.method) or "Not Connected"
-            return [*self._reply(session, request, Status.FORBIDDEN, unknown), *expired]
+            unknown = refusal(PeerState.UNKNOWN, request.method) or Reason.NOT_CONNECTED
+            return [*self._reply(session, request, unknown), *expired]
         elif record.session_id != session.session_id:
-            return self._reply(session, request, Status.UNAUTHORIZED, "PeerID Not Owned")
+            return self._reply(session, request, Reason.PEER_ID_NOT_OWNED)
         else:
             reason = refusal(state_of(record), request.method)
             if reason is not None:
-                answer = _Answer(self._error(request, Status.FORBIDDEN, reason))
+                answer = _Answer(self._error(request, reason))
             else:
                 answer = self._dispatch(request, record, session, digest, now)
 
@@ -319,9 +320,7 @@ class Tracker:
                 Transmit(pending.target_session, (pending.datagram,), pending.target_node)
             )
         for pending in expired:
-            effects += self._finish_attach(
-                pending, Status.OVERLOADED, "Target Did Not Acknowledge", now
-            )
+            effects += self._finish_attach(pending, Reason.TARGET_DID_NOT_ACKNOWLEDGE, now)
         self.store.purge(now)
         if now - self._last_prune >= 10.0:
             self._last_prune = now
@@ -333,13 +332,13 @@ class Tracker:
     # helpers
     # ------------------------------------------------------------------
     @staticmethod
-    def _error(request: Request, status: int, reason: str) -> Response:
-        return Response(status=status, transaction_id=request.transaction_id, reason=reason)
+    def _error(request: Request, reason: Reason) -> Response:
+        return Response(status=reason.status, transaction_id=request.transaction_id, reason=reason)
 
-    def _reply(self, session: Session, request: Request, status: int, reason: str) -> list[Effect]:
-        self.answers[request.method.value, status] += 1
+    def _reply(self, session: Session, request: Request, reason: Reason) -> list[Effect]:
+        self.answers[request.method.value, reason.status] += 1
         """An uncached answer (the request is not attributable to the peer)."""
-        data = encode_response(self._error(request, status, reason))
+        data = encode_response(self._error(request, reason))
         return [Transmit(session.session_id, (data,), session.node_id)]
 
     def _cache(
@@ -370,7 +369,7 @@ class Tracker:
         return Response(
             status=Status.OK,
             transaction_id=request.transaction_id,
-            reason="OK",
+            reason=Reason.OK,
             peers=peers,
             swarm_ids=swarm_ids,
             keep_alive=keep_alive,
@@ -473,7 +472,7 @@ class Tracker:
         self, request: Request, record: PeerRecord | None, session: Session, now: float
     ) -> _Answer:
         if record is not None and record.session_id == session.session_id:
-            return _Answer(self._error(request, Status.FORBIDDEN, "Already Connected"))
+            return _Answer(self._error(request, Reason.ALREADY_CONNECTED))
         previous = record or self.store.get_tombstone(request.peer_id, now)
         kept_token_hash: bytes | None = None
         if previous is not None and self.config.identity_mode == "open":
@@ -481,8 +480,10 @@ class Tracker:
             presented = _digest(token.encode()) if token is not None else b""
             current_ok = _same(presented, previous.token_hash)
             if not (current_ok or _same(presented, previous.previous_token_hash)):
-                reason = "Reconnect Token Required" if token is None else "Bad Reconnect Token"
-                return _Answer(self._error(request, Status.UNAUTHORIZED, reason), cache=False)
+                reason = (
+                    Reason.RECONNECT_TOKEN_REQUIRED if token is None else Reason.BAD_RECONNECT_TOKEN
+                )
+                return _Answer(self._error(request, reason), cache=False)
             # Presenting the newest token proves its answer arrived: the one
             # before it retires. Otherwise the client never saw the newest.
             kept_token_hash = previous.token_hash if current_ok else previous.previous_token_hash
@@ -588,13 +589,13 @@ class Tracker:
         swarm_id = request.swarm_id
         assert swarm_id is not None  # the codec requires it for JOIN
         if not self._swarm_allowed(swarm_id):
-            return _Answer(self._error(request, Status.NOT_FOUND, "Unknown Swarm"))
+            return _Answer(self._error(request, Reason.UNKNOWN_SWARM))
         existing = record.membership(swarm_id)
         # An omitted PeerMode keeps the current one on a re-JOIN (a SEED
         # refreshing its start point stays a SEED); a first JOIN is LEECH.
         mode = request.peer_mode or (existing.mode if existing is not None else PeerMode.LEECH)
         if existing is None and len(record.memberships) >= self.config.max_swarms_per_peer:
-            return _Answer(self._error(request, Status.FORBIDDEN, "Too Many Swarms"))
+            return _Answer(self._error(request, Reason.TOO_MANY_SWARMS))
         content = request.content[: self.config.max_content_entries]
         if existing is not None and not content:
             content = existing.content
@@ -620,7 +621,7 @@ class Tracker:
         assert swarm_id is not None
         membership = record.membership(swarm_id)
         if membership is None:
-            return _Answer(self._error(request, Status.FORBIDDEN, "Not Joined"))
+            return _Answer(self._error(request, Reason.NOT_JOINED))
         record = self._renew(record, now)
         self.store.put_peer(record)
         peers = self._peer_list(request, record, swarm_id, membership.mode, now)
@@ -688,7 +689,7 @@ class Tracker:
         if swarm_id == SWARM_ALL:
             leaving = record.swarm_ids
         elif swarm_id is None or record.membership(swarm_id) is None:
-            return _Answer(self._error(request, Status.FORBIDDEN, "Not Joined"))
+            return _Answer(self._error(request, Reason.NOT_JOINED))
         else:
             leaving = (swarm_id,)
         for sid in leaving:
@@ -726,7 +727,7 @@ class Tracker:
         for pending in self.attaches.targeting(peer_id):
             if swarms is None or pending.swarm_id in swarms:
                 self.attaches.pop(pending.indication_id)
-                effects += self._finish_attach(pending, Status.NOT_FOUND, "Target Gone", now)
+                effects += self._finish_attach(pending, Reason.TARGET_GONE, now)
         return effects
 
     def _expire(self, peer_id: str, now: float) -> list[Effect]:
@@ -749,25 +750,25 @@ class Tracker:
         assert swarm_id is not None and target_id is not None  # required by the codec
         own = record.membership(swarm_id)
         if own is None:
-            return _Answer(self._error(request, Status.FORBIDDEN, "Not Joined"))
+            return _Answer(self._error(request, Reason.NOT_JOINED))
         if target_id == record.peer_id:
-            return _Answer(self._error(request, Status.FORBIDDEN, "Cannot Attach To Self"))
+            return _Answer(self._error(request, Reason.CANNOT_ATTACH_TO_SELF))
         if self.draining:
-            return _Answer(self._error(request, Status.OVERLOADED, "Shutting Down"), cache=False)
+            return _Answer(self._error(request, Reason.SHUTTING_DOWN), cache=False)
         target, expired = self._live_peer(target_id, now)
         if target is None or target.membership(swarm_id) is None:
-            error = self._error(request, Status.NOT_FOUND, "Target Not Found")
+            error = self._error(request, Reason.TARGET_NOT_FOUND)
             return _Answer(error, effects=tuple(expired))
         in_flight = self.attaches.targeting(target_id)
         if len(in_flight) >= self.config.max_attaches_per_target or any(
             p.requester_id == record.peer_id for p in in_flight
         ):
             # Bounded introductions toward one peer (SPEC §8); not cached.
-            return _Answer(self._error(request, Status.OVERLOADED, "Target Busy"), cache=False)
+            return _Answer(self._error(request, Reason.TARGET_BUSY), cache=False)
         if request.offer_id is not None:
             grant = self.store.take_grant(target_id, request.offer_id, record.peer_id, now)
             if grant is None:
-                return _Answer(self._error(request, Status.NOT_FOUND, "Offer Not Found"))
+                return _Answer(self._error(request, Reason.OFFER_NOT_FOUND))
         offer = request.ice_offer
         if offer is not None:
             offer = self._clean_offer(record, own.mode, offer)
@@ -821,10 +822,10 @@ class Tracker:
                 relay = AckRelayed(origin, request.indication_id, record.peer_id)
                 return _Answer(self._ok(request), effects=(relay,))
         if pending is None or pending.target_id != record.peer_id:
-            return _Answer(self._error(request, Status.NOT_FOUND, "Indication Not Found"))
+            return _Answer(self._error(request, Reason.INDICATION_NOT_FOUND))
         self.attaches.pop(pending.indication_id)
         self.store.put_peer(self._renew(record, now))
-        effects = self._finish_attach(pending, Status.OK, "OK", now)
+        effects = self._finish_attach(pending, Reason.OK, now)
         return _Answer(self._ok(request), effects=tuple(effects))
 
     def on_remote_ack(self, indication_id: str, peer_id: str, now: float) -> list[Effect]:
@@ -834,12 +835,11 @@ class Tracker:
         if pending is None or pending.target_id != peer_id:
             return []
         self.attaches.pop(indication_id)
-        return self._finish_attach(pending, Status.OK, "OK", now)
+        return self._finish_attach(pending, Reason.OK, now)
 
-    def _finish_attach(
-        self, pending: PendingAttach, status: int, reason: str, now: float
-    ) -> list[Effect]:
+    def _finish_attach(self, pending: PendingAttach, reason: Reason, now: float) -> list[Effect]:
         """Answer the requester of an ATTACH, and cache that answer."""
+        status = reason.status
         self.answers["ATTACH", status] += 1
         self.recent_introductions.append(
             Introduction(
@@ -847,10 +847,10 @@ class Tracker:
             )
         )
         response = Response(
-            status=status,
+            status=reason.status,
             transaction_id=pending.request_transaction_id,
             reason=reason,
-            swarm_ids=(pending.swarm_id,) if status == Status.OK else (),
+            swarm_ids=(pending.swarm_id,) if reason is Reason.OK else (),
         )
         datagrams = tuple(encode_response_datagrams(response, self.config.datagram_budget))
         self.store.cache_put(

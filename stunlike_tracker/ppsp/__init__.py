@@ -16,9 +16,11 @@ from .codec import (
 )
 from .errors import PpspError
 from .multipart import encode_response_datagrams, merge_response_parts
+from .reasons import Reason
 
 __all__ = [
     "PpspError",
+    "Reason",
     "decode_chunk_map",
     "encode_chunk_map",
     "encode_indication",

@@ -27,6 +27,7 @@ from .encode import encode_indication, encode_request, encode_response
 from .errors import PpspError, bad_request
 from .fastparse import parse_request_fast
 from .messages import Indication, Request, Response
+from .reasons import Reason
 from .xmlsafe import Node, XmlRejected, parse_tree
 
 __all__ = [
@@ -54,13 +55,13 @@ def _parse_guarded(data: bytes, max_size: int, decode: Callable[[Node], _T]) -> 
     root: Node | None = None
     try:
         if not isinstance(data, bytes | bytearray | memoryview):
-            raise bad_request("Not Bytes")
+            raise bad_request(Reason.NOT_BYTES)
         data = bytes(data)
         try:
             root = parse_tree(data, max_size=max_size)
         except XmlRejected as exc:
             root = exc.partial
-            raise PpspError(exc.status, exc.reason, text=exc.text) from None
+            raise PpspError(exc.kind, exc.subject, text=exc.text) from None
         check_root(root)
         return decode(root)
     except PpspError as exc:
@@ -70,7 +71,7 @@ def _parse_guarded(data: bytes, max_size: int, decode: Callable[[Node], _T]) -> 
         # Defensive: a bug in the codec still must not let anything but
         # PpspError out of a parser (ARCHITECTURE habit 4).
         transaction_id, peer_id = salvage_ids(root)
-        raise bad_request("Malformed Message").with_ids(transaction_id, peer_id) from exc
+        raise bad_request(Reason.MALFORMED_MESSAGE).with_ids(transaction_id, peer_id) from exc
 
 
 def _expect(kind: str, decode: Callable[[Node], _T]) -> Callable[[Node], _T]:

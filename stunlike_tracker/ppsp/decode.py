@@ -39,6 +39,7 @@ from .messages import (
     StreamStatistics,
     TurnServer,
 )
+from .reasons import Reason
 from .values import (
     MAX_ID_LEN,
     UINT32_MAX,
@@ -94,7 +95,7 @@ class _Children:
         if not found:
             return None
         if len(found) > 1:
-            raise bad_request(f"Duplicate {name}")
+            raise bad_request(Reason.DUPLICATE, name)
         return found[0]
 
     def many(self, name: str) -> list[Node]:
@@ -107,7 +108,7 @@ class _Children:
     def req_id(self, name: str) -> str:
         value = self.opt_id(name)
         if value is None:
-            raise bad_request(f"Missing {name}")
+            raise bad_request(Reason.MISSING, name)
         return value
 
     def opt_uint(self, name: str, max_value: int) -> int | None:
@@ -123,14 +124,14 @@ def _opt_attr_uint(node: Node, attr: str, what: str, max_value: int) -> int | No
 def _req_attr(node: Node, attr: str, what: str) -> str:
     raw = node.attrs.get(attr)
     if raw is None:
-        raise bad_request(f"Missing {what}")
+        raise bad_request(Reason.MISSING, what)
     return raw
 
 
 def _not_reserved(swarm_id: str) -> str:
     # SPEC §2.1: ALL and nil are reserved for DISCONNECT.
     if swarm_id in _RESERVED_SWARMS:
-        raise bad_request("Reserved SwarmID")
+        raise bad_request(Reason.RESERVED_SWARM_ID)
     return swarm_id
 
 
@@ -140,14 +141,13 @@ def _not_reserved(swarm_id: str) -> str:
 def check_root(root: Node) -> None:
     """Root name and version [D7 §7.2, SPEC §2]."""
     if root.name != ROOT:
-        raise bad_request("Not A PPSP Document")
+        raise bad_request(Reason.NOT_A_PPSP_DOCUMENT)
     version = root.attrs.get("version")
     if version is None:
-        raise bad_request("Missing Version")
+        raise bad_request(Reason.MISSING, "Version")
     if strip_ws(version) != PROTOCOL_VERSION:
         raise PpspError(
-            Status.BAD_REQUEST,
-            "Version Not Supported",
+            Reason.VERSION_NOT_SUPPORTED,
             text=Status.VERSION_NOT_SUPPORTED_TEXT,
         )
 
@@ -178,11 +178,15 @@ def message_kind(root: Node, expected: str | None = None) -> str:
     with ``expected``, anything else is a 400."""
     present = [kind for kind in KINDS if any(child.name == kind for child in root.children)]
     if len(present) > 1:
-        raise bad_request("Ambiguous Message")
+        raise bad_request(Reason.AMBIGUOUS_MESSAGE)
     if not present:
-        raise bad_request("Unknown Message" if expected is None else f"Missing {expected}")
+        raise (
+            bad_request(Reason.UNKNOWN_MESSAGE)
+            if expected is None
+            else bad_request(Reason.MISSING, expected)
+        )
     if expected is not None and present[0] != expected:
-        raise bad_request(f"Not {'An' if expected[0] in 'AEIOU' else 'A'} {expected}")
+        raise bad_request(Reason.NOT_AN if expected[0] in "AEIOU" else Reason.NOT_A, expected)
     return present[0]
 
 
@@ -275,7 +279,7 @@ def decode_segment(node: Node) -> SegmentInfo:
     start = _opt_attr_uint(node, "startIndex", "SegmentInfo startIndex", UINT64_MAX)
     end = _opt_attr_uint(node, "endIndex", "SegmentInfo endIndex", UINT64_MAX)
     if start is not None and end is not None and end < start:
-        raise bad_request("Invalid SegmentInfo range")
+        raise bad_request(Reason.INVALID, "SegmentInfo range")
     chunk_map = strip_ws(node.text)
     return SegmentInfo(
         start=start,
@@ -327,18 +331,18 @@ def decode_request(root: Node) -> Request:
     top = _Children(root)
     method_node = top.one("Request")
     if method_node is None:
-        raise bad_request("Missing Request")
+        raise bad_request(Reason.MISSING, "Request")
     try:
         # Case-sensitive (SPEC §2).
         method = Method(strip_ws(method_node.text))
     except ValueError:
-        raise bad_request("Unknown Request") from None
+        raise bad_request(Reason.UNKNOWN_REQUEST) from None
     transaction_id = top.req_id("TransactionID")
     peer_id = top.req_id("PeerID")
 
     swarm_id = top.opt_id("SwarmID")
     if swarm_id is None and method in _NEEDS_SWARM:
-        raise bad_request("Missing SwarmID")
+        raise bad_request(Reason.MISSING, "SwarmID")
     if swarm_id is not None and method is not Method.DISCONNECT:
         _not_reserved(swarm_id)
 
@@ -391,11 +395,11 @@ def _check_required(request: Request) -> None:
     # ATTACH_ACK names the indication it acknowledges.
     if request.method is Method.ATTACH:
         if request.target_peer_id is None:
-            raise bad_request("Missing TargetPeerID")
+            raise bad_request(Reason.MISSING, "TargetPeerID")
         if request.ice_offer is None:
-            raise bad_request("Missing IceOffer")
+            raise bad_request(Reason.MISSING, "IceOffer")
     if request.method is Method.ATTACH_ACK and request.indication_id is None:
-        raise bad_request("Missing IndicationID")
+        raise bad_request(Reason.MISSING, "IndicationID")
 
 
 # -- responses and indications ---------------------------------------------------
@@ -406,19 +410,19 @@ def decode_response(root: Node) -> Response:
     top = _Children(root)
     head = top.one("Response")
     if head is None:
-        raise bad_request("Missing Response")
+        raise bad_request(Reason.MISSING, "Response")
     transaction_id = top.req_id("TransactionID")
     text = strip_ws(head.text)
     raw_status = head.attrs.get("status")
     if raw_status is not None:
         status = uint(raw_status, "Response status", 599)
         if status < 100:
-            raise bad_request("Invalid Response status")
+            raise bad_request(Reason.INVALID, "Response status")
     else:
         # The draft's examples carry only the text (SPEC §2).
         found = _STATUS_BY_TEXT.get(text)
         if found is None:
-            raise bad_request("Unknown Response Status")
+            raise bad_request(Reason.UNKNOWN_RESPONSE_STATUS)
         status = found
     standard = Response(status=status, transaction_id=transaction_id).status_text
     group = top.one("PeerGroup")
@@ -465,7 +469,7 @@ def decode_part(node: Node) -> Part:
     index = uint(_req_attr(node, "index", "Part index"), "Part index", MAX_PART_COUNT)
     count = uint(_req_attr(node, "count", "Part count"), "Part count", MAX_PART_COUNT)
     if count < 1 or index >= count:
-        raise bad_request("Invalid Part")
+        raise bad_request(Reason.INVALID, "Part")
     return Part(index=index, count=count)
 
 
@@ -476,19 +480,19 @@ def decode_indication(root: Node) -> Indication:
     top = _Children(root)
     head = top.one("Indication")
     if head is None:
-        raise bad_request("Missing Indication")
+        raise bad_request(Reason.MISSING, "Indication")
     kind = strip_ws(head.text)
     if kind not in INDICATION_KINDS:
-        raise bad_request("Unknown Indication")
+        raise bad_request(Reason.UNKNOWN_INDICATION)
     transaction_id = top.req_id("TransactionID")
     swarm_id = _not_reserved(top.req_id("SwarmID"))
     group = top.one("PeerGroup")
     info = None if group is None else _Children(group).one("PeerInfo")
     if info is None:
-        raise bad_request("Missing PeerInfo")
+        raise bad_request(Reason.MISSING, "PeerInfo")
     peer = decode_peer_info(info)
     if peer.peer_id is None:
-        raise bad_request("Missing PeerID")
+        raise bad_request(Reason.MISSING, "PeerID")
     return Indication(
         transaction_id=transaction_id,
         swarm_id=swarm_id,

@@ -1,25 +1,31 @@
 """The one exception type that leaves the PPSP codec (ARCHITECTURE habit 4).
 
-A ``PpspError`` carries what the tracker needs to answer: the wire status
-(SPEC §2 table), a short fixed human reason, and the TransactionID/PeerID
-read from the offending document when they could be read. ``reason`` is
-always one of the codec's own fixed strings, never text copied from the
-input, so echoing it in a response reflects nothing an attacker chose.
+A ``PpspError`` carries what the tracker needs to answer: a ``Reason``
+(status code and fixed phrase, SPEC §2 table), optionally the name of the
+element at fault, and the TransactionID/PeerID read from the offending
+document when they could be read. The phrase is always a ``Reason`` member
+(plus an element name from the codec's own schema), never text copied from
+the input, so echoing it in a response reflects nothing an attacker chose.
 """
 
 from __future__ import annotations
 
-from .messages import Response, Status
+from .messages import Response
+from .reasons import Reason
 
 
 class PpspError(Exception):
     """A PPSP message could not be accepted.
 
-    ``text`` is the status text to send; ``None`` means the standard text of
-    ``status`` (``Status.TEXT``); a bad version uses
-    ``Status.VERSION_NOT_SUPPORTED_TEXT`` (SPEC §2).
+    ``kind`` is the Reason; ``reason`` the phrase sent (the kind, followed
+    by ``subject`` when there is one: "Missing SwarmID"). ``text`` is the
+    status text to send; ``None`` means the standard text of ``status``
+    (``Status.TEXT``); a bad version uses ``Status.VERSION_NOT_SUPPORTED_TEXT``
+    (SPEC §2).
     """
 
+    kind: Reason
+    subject: str | None
     status: int
     reason: str
     text: str | None
@@ -28,15 +34,18 @@ class PpspError(Exception):
 
     def __init__(
         self,
-        status: int = Status.BAD_REQUEST,
-        reason: str = "Invalid Syntax",
+        kind: Reason = Reason.INVALID_SYNTAX,
+        subject: str | None = None,
         *,
         text: str | None = None,
         transaction_id: str | None = None,
         peer_id: str | None = None,
     ) -> None:
-        super().__init__(status, reason)
-        self.status = status
+        reason = str(kind) if subject is None else f"{kind} {subject}"
+        super().__init__(kind.status, reason)
+        self.kind = kind
+        self.subject = subject
+        self.status = kind.status
         self.reason = reason
         self.text = text
         self.transaction_id = transaction_id
@@ -51,8 +60,8 @@ class PpspError(Exception):
     def with_ids(self, transaction_id: str | None, peer_id: str | None) -> PpspError:
         """A copy with the IDs filled in where this error has none."""
         return PpspError(
-            self.status,
-            self.reason,
+            self.kind,
+            self.subject,
             text=self.text,
             transaction_id=transaction_id if self.transaction_id is None else self.transaction_id,
             peer_id=peer_id if self.peer_id is None else self.peer_id,
@@ -79,6 +88,7 @@ class PpspError(Exception):
         )
 
 
-def bad_request(reason: str) -> PpspError:
-    """A 400 INVALID SYNTAX error with a fixed reason."""
-    return PpspError(Status.BAD_REQUEST, reason)
+def bad_request(kind: Reason, subject: str | None = None) -> PpspError:
+    """A 400 INVALID SYNTAX error: ``kind``, naming ``subject`` if given."""
+    assert kind.status == 400, kind
+    return PpspError(kind, subject)

@@ -27,6 +27,7 @@ from .encode import (
 )
 from .errors import PpspError
 from .messages import Part, PeerInfo, Response
+from .reasons import Reason
 from .xmlsafe import MAX_ELEMENTS
 
 DEFAULT_DATAGRAM_BUDGET = 1200
@@ -137,12 +138,12 @@ def merge_response_parts(parts: Iterable[Response]) -> Response:
     """
     received = list(parts)
     if not received:
-        raise PpspError(400, "No Response Parts")
+        raise PpspError(Reason.NO_RESPONSE_PARTS)
     first = received[0]
     by_index: dict[int, Response] = {}
     for part in received:
         if part.transaction_id != first.transaction_id:
-            raise PpspError(400, "Inconsistent Response Parts")
+            raise PpspError(Reason.INCONSISTENT_RESPONSE_PARTS)
         if _shared_fields(part) != _shared_fields(first):
             raise _inconsistent(first)
         index = -1 if part.part is None else part.part.index
@@ -161,4 +162,4 @@ def _shared_fields(r: Response) -> Response:
 
 
 def _inconsistent(first: Response) -> PpspError:
-    return PpspError(400, "Inconsistent Response Parts", transaction_id=first.transaction_id)
+    return PpspError(Reason.INCONSISTENT_RESPONSE_PARTS, transaction_id=first.transaction_id)

@@ -12,6 +12,7 @@ import re
 
 from .errors import bad_request
 from .messages import AddressType, AddrType, NatAbility, PeerMode
+from .reasons import Reason
 
 # XML whitespace (XML 1.0 §2.3 "S"); str.strip() would also eat Unicode
 # spaces such as U+00A0, which are not whitespace to XML.
@@ -49,7 +50,7 @@ def token(raw: str, what: str, max_len: int) -> str:
     """1..max_len printable ASCII characters without spaces."""
     value = strip_ws(raw)
     if len(value) > max_len or _PRINTABLE.fullmatch(value) is None:
-        raise bad_request(f"Invalid {what}")
+        raise bad_request(Reason.INVALID, what)
     return value
 
 
@@ -58,7 +59,7 @@ def phrase(raw: str, what: str, max_len: int) -> str:
     certificate fingerprint "sha-256 AB:CD:...")."""
     value = strip_ws(raw)
     if len(value) > max_len or _PRINTABLE_WITH_SPACE.fullmatch(value) is None:
-        raise bad_request(f"Invalid {what}")
+        raise bad_request(Reason.INVALID, what)
     return value
 
 
@@ -67,10 +68,10 @@ def uint(raw: str, what: str, max_value: int) -> int:
     underscores, no Unicode digits, at most 20 of them)."""
     value = strip_ws(raw)
     if _DIGITS.fullmatch(value) is None:
-        raise bad_request(f"Invalid {what}")
+        raise bad_request(Reason.INVALID, what)
     number = int(value)
     if number > max_value:
-        raise bad_request(f"Invalid {what}")
+        raise bad_request(Reason.INVALID, what)
     return number
 
 
@@ -78,7 +79,7 @@ def peer_mode(raw: str) -> PeerMode:
     """SPEC §2.1: LEECH or SEED; SEEDER is accepted as SEED."""
     mode = _PEER_MODES.get(strip_ws(raw))
     if mode is None:
-        raise bad_request("Invalid PeerMode")
+        raise bad_request(Reason.INVALID, "PeerMode")
     return mode
 
 
@@ -86,21 +87,21 @@ def addr_type(raw: str) -> AddrType:
     try:
         return AddrType(strip_ws(raw))
     except ValueError:
-        raise bad_request("Invalid PeerAddress addrType") from None
+        raise bad_request(Reason.INVALID, "PeerAddress addrType") from None
 
 
 def address_type(raw: str) -> AddressType:
     try:
         return AddressType(strip_ws(raw))
     except ValueError:
-        raise bad_request("Invalid PeerAddress type") from None
+        raise bad_request(Reason.INVALID, "PeerAddress type") from None
 
 
 def nat_ability(raw: str) -> NatAbility:
     try:
         return NatAbility(strip_ws(raw))
     except ValueError:
-        raise bad_request("Invalid PeerNum abilityNAT") from None
+        raise bad_request(Reason.INVALID, "PeerNum abilityNAT") from None
 
 
 def ip_address(raw: str, family: AddrType) -> str:
@@ -112,10 +113,10 @@ def ip_address(raw: str, family: AddrType) -> str:
     """
     value = strip_ws(raw)
     if "%" in value:
-        raise bad_request("Invalid PeerAddress ip")
+        raise bad_request(Reason.INVALID, "PeerAddress ip")
     try:
         if family is AddrType.IPV4:
             return str(ipaddress.IPv4Address(value))
         return str(ipaddress.IPv6Address(value))
     except ValueError:
-        raise bad_request("Invalid PeerAddress ip") from None
+        raise bad_request(Reason.INVALID, "PeerAddress ip") from None

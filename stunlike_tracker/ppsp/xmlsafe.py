@@ -30,7 +30,7 @@ from typing import NoReturn
 from xml.parsers import expat
 
 from .errors import PpspError
-from .messages import Status
+from .reasons import Reason
 
 MAX_DEPTH = 8
 """Deepest element nesting accepted; the root is depth 1 (deepest legal
@@ -65,15 +65,15 @@ class XmlRejected(PpspError):
 
     partial: Node | None
 
-    def __init__(self, reason: str, partial: Node | None) -> None:
-        super().__init__(Status.BAD_REQUEST, reason)
+    def __init__(self, kind: Reason, partial: Node | None) -> None:
+        super().__init__(kind)
         self.partial = partial
 
 
 class _Abort(Exception):
     """Raised inside expat handlers to stop the parse with a fixed reason."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Reason) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -93,9 +93,9 @@ class _TreeBuilder:
         # Bounds checked before the node is built (SPEC §2).
         self.count += 1
         if self.count > MAX_ELEMENTS:
-            raise _Abort("Too Many Elements")
+            raise _Abort(Reason.TOO_MANY_ELEMENTS)
         if len(self.stack) >= MAX_DEPTH:
-            raise _Abort("Too Deep")
+            raise _Abort(Reason.TOO_DEEP)
         local_attrs = attrs
         if attrs and any(_NS_SEP in key for key in attrs):
             local_attrs = {}
@@ -103,7 +103,7 @@ class _TreeBuilder:
                 local = _local(key)
                 if local in local_attrs:
                     # e.g. a:port and b:port: ambiguous once namespaces are ignored.
-                    raise _Abort("Duplicate Attribute")
+                    raise _Abort(Reason.DUPLICATE_ATTRIBUTE)
                 local_attrs[local] = value
         # Without a namespace, names are already local (and expat has
         # refused duplicate attributes); expat hands each call a new dict.
@@ -122,14 +122,14 @@ class _TreeBuilder:
             self.stack[-1].text_parts.append(data)
 
 
-def _refuse(reason: str) -> NoReturn:
+def _refuse(reason: Reason) -> NoReturn:
     raise _Abort(reason)
 
 
 def _xml_decl(_version: str | None, encoding: str | None, _standalone: int) -> None:
     # SPEC §2: the body is UTF-8; a document claiming otherwise is refused.
     if encoding is not None and encoding.lower() != "utf-8":
-        raise _Abort("Not UTF-8")
+        raise _Abort(Reason.NOT_UTF8)
 
 
 def _new_parser(builder: _TreeBuilder) -> expat.XMLParserType:
@@ -142,15 +142,15 @@ def _new_parser(builder: _TreeBuilder) -> expat.XMLParserType:
     parser.XmlDeclHandler = _xml_decl
     # SPEC §2: no DTD, no entities, no external anything. Each handler fires
     # as soon as expat sees the construct, before anything is expanded.
-    parser.StartDoctypeDeclHandler = lambda *_: _refuse("DTD Not Allowed")
-    parser.EntityDeclHandler = lambda *_: _refuse("Entity Not Allowed")
-    parser.UnparsedEntityDeclHandler = lambda *_: _refuse("Entity Not Allowed")
-    parser.NotationDeclHandler = lambda *_: _refuse("DTD Not Allowed")
-    parser.ElementDeclHandler = lambda *_: _refuse("DTD Not Allowed")
-    parser.AttlistDeclHandler = lambda *_: _refuse("DTD Not Allowed")
-    parser.ExternalEntityRefHandler = lambda *_: _refuse("Entity Not Allowed")
-    parser.SkippedEntityHandler = lambda *_: _refuse("Entity Not Allowed")
-    parser.ProcessingInstructionHandler = lambda *_: _refuse("Processing Instruction Not Allowed")
+    parser.StartDoctypeDeclHandler = lambda *_: _refuse(Reason.DTD_NOT_ALLOWED)
+    parser.EntityDeclHandler = lambda *_: _refuse(Reason.ENTITY_NOT_ALLOWED)
+    parser.UnparsedEntityDeclHandler = lambda *_: _refuse(Reason.ENTITY_NOT_ALLOWED)
+    parser.NotationDeclHandler = lambda *_: _refuse(Reason.DTD_NOT_ALLOWED)
+    parser.ElementDeclHandler = lambda *_: _refuse(Reason.DTD_NOT_ALLOWED)
+    parser.AttlistDeclHandler = lambda *_: _refuse(Reason.DTD_NOT_ALLOWED)
+    parser.ExternalEntityRefHandler = lambda *_: _refuse(Reason.ENTITY_NOT_ALLOWED)
+    parser.SkippedEntityHandler = lambda *_: _refuse(Reason.ENTITY_NOT_ALLOWED)
+    parser.ProcessingInstructionHandler = lambda *_: _refuse(Reason.PI_NOT_ALLOWED)
     return parser
 
 
@@ -159,20 +159,20 @@ def parse_tree(data: bytes, *, max_size: int) -> Node:
     if len(data) > max_size:
         # SPEC §4: larger than the accepted size -> 400. The prefix is still
         # scanned (bounded by max_size) so the error can carry the IDs.
-        raise XmlRejected("Message Too Large", _salvage_prefix(data[: max(max_size, 0)]))
+        raise XmlRejected(Reason.MESSAGE_TOO_LARGE, _salvage_prefix(data[: max(max_size, 0)]))
     try:
         data.decode("utf-8", "strict")
     except UnicodeDecodeError:
-        raise XmlRejected("Not UTF-8", None) from None
+        raise XmlRejected(Reason.NOT_UTF8, None) from None
     builder = _TreeBuilder()
     try:
         _new_parser(builder).Parse(data, True)
     except _Abort as exc:
         raise XmlRejected(exc.reason, builder.root) from None
     except expat.ExpatError:
-        raise XmlRejected("Malformed XML", builder.root) from None
+        raise XmlRejected(Reason.MALFORMED_XML, builder.root) from None
     if builder.root is None:  # pragma: no cover - expat requires a root element
-        raise XmlRejected("Malformed XML", None)
+        raise XmlRejected(Reason.MALFORMED_XML, None)
     return builder.root
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stunlike_tracker.ppsp import PpspError
+from stunlike_tracker.ppsp import PpspError, Reason
 from stunlike_tracker.ppsp.codec import _parse_guarded
 from stunlike_tracker.ppsp.messages import Response, Status
 from stunlike_tracker.ppsp.xmlsafe import Node
@@ -21,8 +21,7 @@ def test_defaults() -> None:
 
 def test_answerable_and_response() -> None:
     err = PpspError(
-        Status.BAD_REQUEST,
-        "Version Not Supported",
+        Reason.VERSION_NOT_SUPPORTED,
         text=Status.VERSION_NOT_SUPPORTED_TEXT,
         transaction_id="T",
         peer_id="P",
@@ -35,7 +34,7 @@ def test_answerable_and_response() -> None:
 
 
 def test_with_ids_fills_only_missing() -> None:
-    err = PpspError(403, "Not Joined", peer_id="P")
+    err = PpspError(Reason.NOT_JOINED, peer_id="P")
     filled = err.with_ids("T", "Q")
     assert (filled.status, filled.reason, filled.transaction_id, filled.peer_id) == (
         403,
@@ -67,3 +66,18 @@ def test_unexpected_exceptions_become_ppsp_errors(boom: Exception) -> None:
     assert (info.value.status, info.value.reason) == (400, "Malformed Message")
     assert (info.value.transaction_id, info.value.peer_id) == ("T", "P")
     assert info.value.__cause__ is boom
+
+
+def test_subject_follows_the_reason_phrase() -> None:
+    err = PpspError(Reason.MISSING, "SwarmID", transaction_id="T")
+    assert (err.status, err.kind, err.reason) == (400, Reason.MISSING, "Missing SwarmID")
+    assert err.with_ids(None, "P").reason == "Missing SwarmID"
+
+
+def test_every_reason_has_a_unique_phrase_and_a_protocol_status() -> None:
+    phrases = [str(reason) for reason in Reason]
+    assert len(set(phrases)) == len(phrases)
+    assert {reason.status for reason in Reason} <= set(Status.TEXT)
+    assert str(Reason.NOT_JOINED) == "Not Joined" and Reason.NOT_JOINED.status == 403
+    decoded: str = "Target Gone"  # a decoded response's reason compares equal
+    assert decoded == Reason.TARGET_GONE
