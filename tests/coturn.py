@@ -24,10 +24,7 @@ Use from a fixture::
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import hmac
 import secrets
 import socket
 import subprocess
@@ -39,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from stunlike_tracker.core.turn import turn_credentials
 from stunlike_tracker.ppsp.messages import TurnServer
 
 HOST = "127.0.0.1"
@@ -59,10 +57,8 @@ class Coturn:
         return f"turn:{self.host}:{self.port}?transport=udp"
 
     def credentials(self, peer_id: str, *, ttl: int = 600) -> tuple[str, str]:
-        """TURN REST: ("<expiry>:<peer id>", base64(HMAC-SHA1(secret, username)))."""
-        username = f"{int(time.time()) + ttl}:{peer_id}"
-        digest = hmac.new(self.secret.encode(), username.encode(), hashlib.sha1).digest()
-        return username, base64.b64encode(digest).decode("ascii")
+        """TURN REST credentials, by the tracker's own formula (SPEC §7)."""
+        return turn_credentials(self.secret.encode(), peer_id, int(time.time()) + ttl)
 
     def turn_server(self, peer_id: str, *, ttl: int = 600) -> TurnServer:
         username, credential = self.credentials(peer_id, ttl=ttl)

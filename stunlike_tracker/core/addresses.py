@@ -9,6 +9,7 @@ from stunlike_tracker.ice.candidates import (
     CandidateType,
     addr_type_of,
     candidate_priority,
+    ice_type_for,
     is_acceptable_candidate,
 )
 from stunlike_tracker.ppsp.messages import AddressType, NatAbility, PeerAddress
@@ -25,16 +26,10 @@ _LOCAL_NETWORKS = tuple(
 # tracker asserts REFLEXIVE, from the datagram source).
 SELF_ASSERTED_TYPES = frozenset({AddressType.HOST, AddressType.RELAYED})
 
-_ICE_TYPE = {
-    AddressType.HOST: CandidateType.HOST,
-    AddressType.REFLEXIVE: CandidateType.SRFLX,
-    AddressType.RELAYED: CandidateType.RELAY,
-}
-
 
 def ice_priority(kind: AddressType) -> int:
     """RFC 8445 §5.1.2.1 priority of an address type (PROXY ranks as relayed)."""
-    return candidate_priority(_ICE_TYPE.get(kind, CandidateType.RELAY))
+    return candidate_priority(ice_type_for(kind) or CandidateType.RELAY)
 
 
 def reflexive_address(source: tuple[str, int]) -> PeerAddress:

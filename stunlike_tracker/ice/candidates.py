@@ -1,10 +1,11 @@
 """ICE candidates as PPSP ``PeerAddress`` values (SPEC §2.1, §6, §8).
 
-Pure: no sockets, no clock, no event loop. Three jobs:
+Pure: no sockets, no clock, no event loop, no ICE agent (aioice's
+``Candidate`` is converted in ``ice.aioice_candidates``). Three jobs:
 
 * RFC 8445 §5.1.2.1 priorities and §5.1.1.3 foundations;
-* conversion between aioice ``Candidate`` objects and our ``PeerAddress``
-  (the only place that touches aioice's candidate class);
+* the type map and the conversion of a candidate's fields to a
+  ``PeerAddress`` (:func:`peer_address_from_fields`);
 * candidate hygiene (SPEC §8) for the tracker and for peers:
   :func:`is_acceptable_candidate` and :func:`sanitize_offer`.
 
@@ -24,8 +25,6 @@ import re
 from enum import StrEnum
 from typing import Final
 
-from aioice import Candidate
-
 from stunlike_tracker.ppsp.messages import AddressType, AddrType, IceOffer, PeerAddress
 
 __all__ = [
@@ -37,12 +36,11 @@ __all__ = [
     "addr_type_of",
     "address_type_for",
     "candidate_foundation",
-    "candidate_from_peer_address",
     "candidate_priority",
     "ice_type_for",
     "is_acceptable_candidate",
     "is_valid_foundation",
-    "peer_address_from_candidate",
+    "peer_address_from_fields",
     "priority_type_preference",
     "sanitize_offer",
 ]
@@ -167,26 +165,27 @@ def ice_type_for(address_type: AddressType | None) -> CandidateType | None:
     return _TO_ICE_TYPE.get(address_type)
 
 
-# --- aioice boundary --------------------------------------------------------
+# --- candidate -> PeerAddress ---------------------------------------------
 
 
-def peer_address_from_candidate(candidate: Candidate) -> PeerAddress | None:
-    """Convert an aioice ``Candidate`` to a PeerAddress.
+def peer_address_from_fields(
+    *,
+    transport: str,
+    component: int,
+    host: str,
+    port: int,
+    priority: int,
+    cand_type: str,
+    foundation: str,
+) -> PeerAddress | None:
+    """The PeerAddress of an ICE candidate given by its fields (the one
+    conversion, for SDP lines and for ICE agents' candidate objects).
 
     Returns None for candidates a peer cannot use through the tracker: not
     UDP, not component 1, an mDNS/host name instead of an IP literal, an
-    unknown type, or out-of-range port/priority.
+    unknown type, or out-of-range port/priority. A malformed foundation is
+    replaced by one derived from type and IP.
     """
-    try:
-        transport = str(candidate.transport)
-        component = int(candidate.component)
-        host = str(candidate.host)
-        port = int(candidate.port)
-        priority = int(candidate.priority)
-        cand_type = str(candidate.type)
-        foundation = str(candidate.foundation)
-    except (AttributeError, TypeError, ValueError):
-        return None
     address_type = address_type_for(cand_type)
     if transport.lower() != "udp" or component != 1 or address_type is None:
         return None
@@ -205,41 +204,6 @@ def peer_address_from_candidate(candidate: Candidate) -> PeerAddress | None:
         type=address_type,
         priority=priority,
         foundation=foundation,
-    )
-
-
-def candidate_from_peer_address(address: PeerAddress, *, component: int = 1) -> Candidate:
-    """Convert a PeerAddress to an aioice ``Candidate`` (UDP).
-
-    A missing priority is computed from the type with the default local
-    preference; a missing or malformed foundation is derived from type and IP.
-    Raises ``ValueError`` when the address cannot be an ICE candidate (no
-    type, PROXY, bad IP, addrType mismatch, bad port or priority).
-    """
-    cand_type = ice_type_for(address.type)
-    if cand_type is None:
-        raise ValueError(f"address type {address.type!r} has no ICE equivalent")
-    ip = _parse_ip(address.ip)
-    if addr_type_of(str(ip)) != address.addr_type:
-        raise ValueError("addrType does not match the IP address")
-    if not 1 <= address.port <= 0xFFFF:
-        raise ValueError("port out of range")
-    priority = address.priority
-    if priority is None:
-        priority = candidate_priority(cand_type, component=component)
-    elif not 1 <= priority <= MAX_PRIORITY:
-        raise ValueError("priority out of range")
-    foundation = address.foundation
-    if foundation is None or not is_valid_foundation(foundation):
-        foundation = candidate_foundation(cand_type, str(ip))
-    return Candidate(
-        foundation=foundation,
-        component=component,
-        transport="udp",
-        priority=priority,
-        host=str(ip),
-        port=address.port,
-        type=str(cand_type),
     )
 
 

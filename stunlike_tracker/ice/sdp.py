@@ -40,11 +40,11 @@ from typing import Final, Literal
 from stunlike_tracker.ice.candidates import (
     MAX_PRIORITY,
     CandidateType,
-    address_type_for,
     candidate_foundation,
     candidate_priority,
     ice_type_for,
     is_valid_foundation,
+    peer_address_from_fields,
 )
 from stunlike_tracker.ppsp.messages import AddrType, IceOffer, PeerAddress
 
@@ -351,21 +351,12 @@ def _parse_candidate(text: str) -> PeerAddress | None:
         return None
     if _UINT_RE.fullmatch(priority) is None or _UINT_RE.fullmatch(port) is None:
         return None
-    prio, port_no = int(priority), int(port)
-    if not (1 <= prio <= MAX_PRIORITY and 1 <= port_no <= 0xFFFF):
-        return None
-    address_type = address_type_for(cand_type)
-    if address_type is None or "%" in host:
-        return None
-    try:
-        ip = ipaddress.ip_address(host)  # mDNS names and FQDNs end here
-    except ValueError:
-        return None
-    return PeerAddress(
-        addr_type=AddrType.IPV4 if ip.version == 4 else AddrType.IPV6,
-        ip=str(ip),
-        port=port_no,
-        type=address_type,
-        priority=prio,
+    return peer_address_from_fields(
+        transport=transport,
+        component=1,
+        host=host,
+        port=int(port),
+        priority=int(priority),
+        cand_type=cand_type,
         foundation=foundation,
     )

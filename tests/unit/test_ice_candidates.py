@@ -6,18 +6,20 @@ import aioice.candidate
 import pytest
 from aioice import Candidate
 
+from stunlike_tracker.ice.aioice_candidates import (
+    candidate_from_peer_address,
+    peer_address_from_candidate,
+)
 from stunlike_tracker.ice.candidates import (
     MAX_PRIORITY,
     CandidateType,
     addr_type_of,
     address_type_for,
     candidate_foundation,
-    candidate_from_peer_address,
     candidate_priority,
     ice_type_for,
     is_acceptable_candidate,
     is_valid_foundation,
-    peer_address_from_candidate,
     priority_type_preference,
     sanitize_offer,
 )
