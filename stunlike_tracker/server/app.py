@@ -14,6 +14,7 @@ from stunlike_tracker.core.addresses import transport_address_text
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.tracker import Tracker
 from stunlike_tracker.server.budgets import BudgetLimits
+from stunlike_tracker.server.clock import Clock
 from stunlike_tracker.server.endpoint import EndpointLimits, TrackerEndpoint
 from stunlike_tracker.server.shared import NodeBus, SharedStoreDriver, idle_overlay, pubsub_client
 from stunlike_tracker.store.contract import TrackerStore
@@ -150,9 +151,10 @@ def _socket(host: str, port: int, receive_buffer: int, reuse_port: bool = False)
 
 
 async def start_server(
-    settings: ServerSettings, store: TrackerStore | None = None
+    settings: ServerSettings, store: TrackerStore | None = None, *, clock: Clock | None = None
 ) -> RunningServer:
-    """Bind the port (``port=0`` picks a free one) and start serving."""
+    """Bind the port (``port=0`` picks a free one) and start serving; ``clock``
+    defaults to the real one."""
     if settings.cookie_secret is not None:
         keys = CookieKeys.from_shared_key(settings.cookie_secret)
     else:
@@ -175,7 +177,12 @@ async def start_server(
         store = MemoryStore(max_cache_bytes=config.response_cache_bytes)
     tracker = Tracker(store, config)
     endpoint = TrackerEndpoint(
-        tracker, dtls, limits=settings.limits, mutual=settings.mutual, budgets=settings.budgets
+        tracker,
+        dtls,
+        limits=settings.limits,
+        mutual=settings.mutual,
+        budgets=settings.budgets,
+        clock=clock,
     )
     driver: SharedStoreDriver | None = None
     if shared_store is not None:

@@ -30,6 +30,7 @@ from stunlike_tracker.core.effects import (
 )
 from stunlike_tracker.core.tracker import Tracker
 from stunlike_tracker.server.budgets import BudgetLimits, Budgets
+from stunlike_tracker.server.clock import Clock, SystemClock, TimerHandle
 from stunlike_tracker.server.latency import LatencyHistograms
 from stunlike_tracker.server.sessions import Address, SessionEntry, SessionTable
 from stunlike_tracker.stun.responder import BindingResponder
@@ -97,8 +98,10 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         limits: EndpointLimits | None = None,
         mutual: bool = False,
         budgets: BudgetLimits | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.tracker = tracker
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.dtls = dtls
         self.limits = limits or EndpointLimits()
         self.mutual = mutual
@@ -113,7 +116,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         # SPEC §8 per-source budgets, asked before any decryption or parsing.
         self.budgets = Budgets(budgets, self.drops)
         self._transport: asyncio.DatagramTransport | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: TimerHandle | None = None
         self._timer_at = float("inf")
         self._handshaking: set[SessionEntry] = set()
         self._last_housekeeping = 0.0
@@ -124,16 +127,14 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
     # ------------------------------------------------------------------
     # asyncio plumbing
     # ------------------------------------------------------------------
-    @staticmethod
-    def now() -> float:
+    def now(self) -> float:
         """Monotonic time, for DTLS timers and the event loop."""
-        return time.monotonic()
+        return self.clock.monotonic()
 
-    @staticmethod
-    def wall() -> float:
+    def wall(self) -> float:
         """Wall-clock time, for the core: deadlines in a shared store and TURN
         credential expiry must mean the same on every node (SPEC §7, §9)."""
-        return time.time()
+        return self.clock.wall()
 
     def _tracker_deadline(self, now: float) -> float | None:
         """The core's next deadline, on the monotonic clock."""
@@ -161,9 +162,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             return
         if self._timer is not None:
             self._timer.cancel()
-        loop = asyncio.get_running_loop()
-        # loop.time() is monotonic like self.now(); convert the absolute time.
-        self._timer = loop.call_at(loop.time() + max(0.0, when - self.now()), self._on_timer)
+        self._timer = self.clock.call_at(when, self._on_timer)
         self._timer_at = when
 
     def _sendto(self, data: bytes, address: Address) -> None:

@@ -14,6 +14,7 @@ from stunlike_tracker.certs import (
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.peer.client import ClientSettings, TrackerClient
 from stunlike_tracker.server.app import RunningServer, ServerSettings, start_server
+from stunlike_tracker.server.clock import Clock
 from stunlike_tracker.server.endpoint import EndpointLimits
 
 
@@ -37,6 +38,7 @@ async def serve(
     *,
     mutual: bool = False,
     limits: EndpointLimits | None = None,
+    clock: Clock | None = None,
 ) -> RunningServer:
     settings = ServerSettings(
         cert_pem=pki.server.cert_pem,
@@ -48,7 +50,7 @@ async def serve(
         tracker=config or TrackerConfig(lan_mode=True),
         limits=limits or EndpointLimits(),
     )
-    return await start_server(settings)
+    return await start_server(settings, clock=clock)
 
 
 def client_settings(

@@ -12,21 +12,13 @@ from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.peer.client import TrackerClient, TrackerUnreachable
 from stunlike_tracker.ppsp.messages import AddressType, AddrType, IceOffer, PeerAddress, PeerMode
 from stunlike_tracker.server.app import RunningServer
-from stunlike_tracker.server.endpoint import EndpointLimits
+from stunlike_tracker.server.clock import ManualClock
 from tests.integration.support import Pki, client_for, client_settings, serve
 
 
 def _offer(offer_id: str) -> IceOffer:
     host = PeerAddress(AddrType.IPV4, "127.0.0.1", 40000, AddressType.HOST, 2130706431, "1")
     return IceOffer(offer_id, "ufrag", "p" * 22, None, (host,))
-
-
-async def _expired(server: RunningServer, peer_id: str, within: float) -> None:
-    """Wait (bounded) for the tracker's own timer to expire ``peer_id``."""
-    deadline = time.monotonic() + within
-    while server.tracker.store.get_peer(peer_id) is not None:
-        assert time.monotonic() < deadline, f"{peer_id} did not expire"
-        await asyncio.sleep(0.05)  # the peer timer under test runs on real time
 
 
 @pytest.mark.asyncio
@@ -91,20 +83,23 @@ async def test_an_expired_registration_is_restored_on_the_next_request(pki: Pki)
     """``403 Not Connected``: re-CONNECT with the token, the tombstone restores
     the swarms, the request is retried (here after the track timer fired)."""
     # A keep-alive period far beyond the track timer: the client misses it.
-    config = TrackerConfig(lan_mode=True, track_timeout=0.5, init_timeout=0.5, keep_alive=600)
-    server = await serve(pki, config, limits=EndpointLimits(tick=0.1))
+    clock = ManualClock()
+    config = TrackerConfig(lan_mode=True, keep_alive=600)
+    server = await serve(pki, config, clock=clock)
     peer = client_for(server, pki, "sleeper")
     try:
         await peer.connect()
         await peer.join("x", PeerMode.SEED)
-        await _expired(server, "sleeper", 5.0)
+        clock.advance(config.track_timeout + 1)
+        assert server.tracker.store.get_peer("sleeper") is None
         response = await peer.find("x")
         assert response.status == 200 and peer.reconnects == 1
         record = server.tracker.store.get_peer("sleeper")
         assert record is not None and record.swarm_ids == ("x",)
         # REGISTERED (no swarm) past the init timer: the same recovery.
         await peer.disconnect("x")
-        await _expired(server, "sleeper", 5.0)
+        clock.advance(config.init_timeout + 1)
+        assert server.tracker.store.get_peer("sleeper") is None
         assert (await peer.join("y")).status == 200
         assert peer.reconnects == 2
     finally:

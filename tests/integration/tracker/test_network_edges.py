@@ -31,20 +31,35 @@ async def _udp_socket() -> tuple[asyncio.DatagramTransport, _Sink]:
 
 
 @pytest.mark.asyncio
-async def test_aioice_gathers_its_srflx_candidate_from_the_tracker(
-    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+async def test_aioice_stun_client_learns_its_srflx_candidate_from_the_tracker(
+    server: RunningServer,
 ) -> None:
-    # aioice skips 127.0.0.1 when listing host addresses (FIELD-NOTES).
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-    connection = aioice.Connection(ice_controlling=True, stun_server=server.address)
+    # aioice's own STUN client and srflx gathering step, on a loopback socket
+    # (its host-address listing skips 127.0.0.1: FIELD-NOTES).
+    loop = asyncio.get_running_loop()
+    connection = aioice.Connection(ice_controlling=True)
+    transport, protocol = await loop.create_datagram_endpoint(
+        lambda: aioice.ice.StunProtocol(connection), local_addr=("127.0.0.1", 0)
+    )
     try:
-        await asyncio.wait_for(connection.gather_candidates(), 10)
-        hosts = {(c.host, c.port) for c in connection.local_candidates if c.type == "host"}
-        srflx = [(c.host, c.port) for c in connection.local_candidates if c.type == "srflx"]
+        host, port = transport.get_extra_info("sockname")[:2]
+        protocol.local_candidate = aioice.Candidate(
+            foundation="1",
+            component=1,
+            transport="udp",
+            priority=1,
+            host=host,
+            port=port,
+            type="host",
+        )
+        srflx, _ = await asyncio.wait_for(
+            aioice.ice.server_reflexive_candidate(protocol, server.address), 10
+        )
         # On loopback the address the tracker sees is the socket's own.
-        assert srflx and set(srflx) <= hosts
+        assert (srflx.type, srflx.host, srflx.port) == ("srflx", host, port)
         assert server.endpoint.stun.answered >= 1
     finally:
+        transport.close()
         await connection.close()
 
 
