@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from stunlike_tracker.core.effects import Session, Transmit
 from stunlike_tracker.ppsp import encode_request, parse_response_untrusted
 from stunlike_tracker.ppsp.messages import Method, PeerMode, Request
-from tests.core.harness import Harness, make_offer
+from tests.unit.core.harness import Harness, make_offer
 
 PEERS = ["A", "B", "C"]
 SWARMS = ["x", "y"]

@@ -16,7 +16,7 @@ from stunlike_tracker.ppsp.messages import (
     PeerMode,
     Request,
 )
-from tests.core.harness import Harness, candidate, make_offer
+from tests.unit.core.harness import Harness, candidate, make_offer
 
 
 def seeded(h: Harness, offers: int = 2) -> tuple[Session, Session]:

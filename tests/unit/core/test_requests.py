@@ -20,7 +20,7 @@ from stunlike_tracker.ppsp.messages import (
     SegmentInfo,
     StreamStatistics,
 )
-from tests.core.harness import Harness, candidate
+from tests.unit.core.harness import Harness, candidate
 
 
 def test_connect_reports_reflexive_address_keepalive_and_token() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.sybil import spread_by_source
 from stunlike_tracker.ppsp.messages import PeerMode, PeerNum
-from tests.core.harness import Harness
+from tests.unit.core.harness import Harness
 
 
 def test_one_association_registers_at_most_the_cap_of_peer_ids() -> None:

@@ -21,7 +21,7 @@ from stunlike_tracker.ppsp.messages import (
     Request,
     SegmentInfo,
 )
-from tests.core.harness import Harness, candidate, make_offer
+from tests.unit.core.harness import Harness, candidate, make_offer
 
 
 # --- item 8: DISCONNECT ALL in REGISTERED keeps the init timer running --------
