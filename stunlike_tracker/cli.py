@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the tracker")
-    serve.add_argument("--host", help="address to bind (default 0.0.0.0)")
+    serve.add_argument("--host", help="address to bind (default ::, IPv4 and IPv6)")
     serve.add_argument("--port", type=int, help="UDP port (default 3478; 0 picks a free one)")
     serve.add_argument("--certs", help="certificate directory (default certs/)")
     serve.add_argument("--config", type=Path, help="TOML file (see print-config)")

@@ -39,8 +39,8 @@ class ConfigError(Exception):
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = field(
-        default="0.0.0.0",  # noqa: S104 - a tracker serves the public network
-        metadata={"doc": "address to bind the UDP port to ('::' for IPv6)"},
+        default="::",
+        metadata={"doc": "address to bind the UDP port to ('::': IPv4 and IPv6)"},
     )
     port: int = field(
         default=3478, metadata={"doc": "UDP port (STUN + DTLS); 0 picks a free one", "max": 65535}

@@ -47,6 +47,13 @@ def reflexive_address(source: tuple[str, int]) -> PeerAddress:
     )
 
 
+def is_ipv6_path(address: tuple[str, int]) -> bool:
+    """True when datagrams to ``address`` travel over IPv6 (an IPv4 peer seen
+    through the dual-stack socket, ``::ffff:a.b.c.d``, travels over IPv4)."""
+    host = address[0]
+    return ":" in host and not host.startswith("::ffff:")
+
+
 def is_local_network(ip: str) -> bool:
     """Private, shared, unique-local, loopback or link-local (an IPv4-mapped
     IPv6 address is judged as the IPv4 address it maps)."""

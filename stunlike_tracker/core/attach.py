@@ -32,6 +32,8 @@ class PendingAttach:
     started_at: float
     next_resend_at: float
     resends_done: int = 0
+    # XML bytes per datagram on the path to the requester (SPEC §4).
+    requester_budget: int = 1200
 
     def deadline(self, timeout: float) -> float:
         return min(self.next_resend_at, self.started_at + timeout)

@@ -49,6 +49,11 @@ class TrackerConfig:
     datagram_budget: int = field(
         default=1200, metadata=_doc("bytes of XML per response datagram (multi-part beyond)")
     )
+    # SPEC §4: over IPv6 the whole datagram, DTLS record included, fits the
+    # 1,232-byte UDP payload of IPv6's minimum MTU: 1,232 - 40 of DTLS.
+    ipv6_datagram_budget: int = field(
+        default=1192, metadata=_doc("bytes of XML per response datagram to an IPv6 peer")
+    )
     max_request_size: int = field(
         default=2048, metadata=_doc("largest request document accepted, bytes (larger: 400)")
     )

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from stunlike_tracker.core.addresses import (
     host_addresses,
     ice_priority,
+    is_ipv6_path,
     is_tracker_address,
     nat_class,
     reflexive_address,
@@ -297,7 +298,7 @@ class Tracker:
                 self._cache(request, session, digest, None, now)
             return effects
         self.answers[request.method.value, answer.response.status] += 1
-        datagrams = tuple(encode_response_datagrams(answer.response, config.datagram_budget))
+        datagrams = tuple(encode_response_datagrams(answer.response, self._budget(session)))
         if answer.cache:
             self._cache(request, session, digest, datagrams, now)
         effects.insert(0, Transmit(session.session_id, datagrams, session.node_id))
@@ -340,6 +341,12 @@ class Tracker:
         """An uncached answer (the request is not attributable to the peer)."""
         data = encode_response(self._error(request, reason))
         return [Transmit(session.session_id, (data,), session.node_id)]
+
+    def _budget(self, session: Session) -> int:
+        """XML bytes per datagram on the path to ``session`` (SPEC §4)."""
+        if is_ipv6_path(session.address):
+            return min(self.config.datagram_budget, self.config.ipv6_datagram_budget)
+        return self.config.datagram_budget
 
     def _cache(
         self,
@@ -423,7 +430,9 @@ class Tracker:
             lan_mode=self.config.lan_mode,
             max_candidates=self.config.max_candidates_per_offer,
         )
-        limit = self.config.datagram_budget - _DOCUMENT_SKELETON
+        # The smallest path's budget: an offer goes to IPv4 and IPv6 peers.
+        limit = min(self.config.datagram_budget, self.config.ipv6_datagram_budget)
+        limit -= _DOCUMENT_SKELETON
         while True:
             info = PeerInfo(record.peer_id, mode, (record.reflexive,), clean)
             if len(peer_info_xml(info).encode()) <= limit:
@@ -490,7 +499,7 @@ class Tracker:
 
         refused = self._sybil_refusal(request.peer_id, session, now)
         if refused is not None:
-            return _Answer(self._error(request, Status.FORBIDDEN, refused), cache=False)
+            return _Answer(self._error(request, refused), cache=False)
 
         token = self._token() if self.config.identity_mode == "open" else None
         reflexive = reflexive_address(session.address)
@@ -544,7 +553,8 @@ class Tracker:
             turn_servers=turn,
             reconnect_token=token,
         )
-        response = replace(response, swarm_ids=self._fitting_swarm_ids(response, restored))
+        room = self._budget(session)
+        response = replace(response, swarm_ids=self._fitting_swarm_ids(response, restored, room))
         # Its own ATTACHes in flight are dropped: their answers would go to the
         # old session, and they would block the retry as Target Busy.
         self.attaches.drop_requested_by(request.peer_id)
@@ -555,25 +565,26 @@ class Tracker:
         )
         return _Answer(response, effects=resend)
 
-    def _sybil_refusal(self, peer_id: str, session: Session, now: float) -> str | None:
+    def _sybil_refusal(self, peer_id: str, session: Session, now: float) -> Reason | None:
         """SPEC §8: a cap on Peer-IDs per DTLS association and per source
         address (mutual mode: one Peer-ID per certificate already). Only
         registrations still live count."""
         config = self.config
         index = self.registrations
         if index.on_session(session.session_id, peer_id, now) >= config.max_peers_per_session:
-            return "Too Many PeerIDs On Association"
+            return Reason.TOO_MANY_PEER_IDS_ON_ASSOCIATION
         source = source_key(session.address[0])
         if index.from_source(source, peer_id, now) >= config.max_peers_per_source:
-            return "Too Many PeerIDs From Address"
+            return Reason.TOO_MANY_PEER_IDS_FROM_ADDRESS
         return None
 
+    @staticmethod
     def _fitting_swarm_ids(
-        self, response: Response, restored: tuple[Membership, ...]
+        response: Response, restored: tuple[Membership, ...], budget: int
     ) -> tuple[str, ...]:
         """The restored swarms that fit the datagram budget (all are restored;
         the list is what the CONNECT response can carry, SPEC §4)."""
-        room = self.config.datagram_budget - len(encode_response(response))
+        room = budget - len(encode_response(response))
         listed = []
         for membership in restored:
             room -= len(membership.swarm_id) + len("<SwarmID></SwarmID>")
@@ -799,6 +810,7 @@ class Tracker:
                 datagram=datagram,
                 started_at=now,
                 next_resend_at=self.attaches.first_resend_at(now),
+                requester_budget=self._budget(session),
             )
         )
         if target.node_id != session.node_id:
@@ -852,7 +864,7 @@ class Tracker:
             reason=reason,
             swarm_ids=(pending.swarm_id,) if reason is Reason.OK else (),
         )
-        datagrams = tuple(encode_response_datagrams(response, self.config.datagram_budget))
+        datagrams = tuple(encode_response_datagrams(response, pending.requester_budget))
         self.store.cache_put(
             pending.requester_id,
             pending.request_transaction_id,

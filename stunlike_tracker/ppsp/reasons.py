@@ -76,6 +76,8 @@ class Reason(StrEnum):
     NOT_TRACKING = "Not Tracking", 403
     TOO_MANY_SWARMS = "Too Many Swarms", 403
     CANNOT_ATTACH_TO_SELF = "Cannot Attach To Self", 403
+    TOO_MANY_PEER_IDS_ON_ASSOCIATION = "Too Many PeerIDs On Association", 403
+    TOO_MANY_PEER_IDS_FROM_ADDRESS = "Too Many PeerIDs From Address", 403
 
     # 404
     UNKNOWN_SWARM = "Unknown Swarm", 404

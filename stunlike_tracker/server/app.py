@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from stunlike_tracker.core.addresses import transport_address_text
@@ -23,12 +25,16 @@ from stunlike_tracker.store.redis import RedisStore, StoreUnavailable, connect
 from stunlike_tracker.transport.cookies import CookieKeys
 from stunlike_tracker.transport.dtls import DtlsServerContext
 
+# ``serve`` binds dual-stack by default, IPv4 only where there is no IPv6.
+DUAL_STACK_HOST = "::"
+IPV4_ANY = "0.0.0.0"  # noqa: S104 - a tracker serves the public network
+
 
 @dataclass(frozen=True)
 class ServerSettings:
     cert_pem: bytes
     key_pem: bytes
-    host: str = "0.0.0.0"  # noqa: S104 - a tracker serves the public network
+    host: str = DUAL_STACK_HOST
     port: int = 3478
     # CA that issues peer certificates; with ``mutual`` a client certificate
     # naming the Peer-ID is required (SPEC §8).
@@ -135,10 +141,32 @@ def _dtls_context(
     )
 
 
-def _socket(host: str, port: int, receive_buffer: int, reuse_port: bool = False) -> socket.socket:
+def udp_socket(
+    host: str,
+    port: int,
+    receive_buffer: int,
+    reuse_port: bool = False,
+    bind: Callable[[str, int, int, bool], socket.socket] | None = None,
+) -> socket.socket:
+    """The one UDP socket. ``::`` is dual-stack (IPV6_V6ONLY off: IPv4 peers
+    arrive as ``::ffff:a.b.c.d``); on a machine without IPv6 it falls back
+    to ``0.0.0.0`` (issue 15). ``bind`` opens one socket (tests pass theirs)."""
+    bind = bind or _bind
+    try:
+        return bind(host, port, receive_buffer, reuse_port)
+    except OSError as error:
+        no_ipv6 = error.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL)
+        if host != DUAL_STACK_HOST or not no_ipv6:
+            raise
+    return bind(IPV4_ANY, port, receive_buffer, reuse_port)
+
+
+def _bind(host: str, port: int, receive_buffer: int, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -170,7 +198,7 @@ async def start_server(
         shared_store = RedisStore(
             connect(settings.store), offer_ttl=config.offer_ttl, tombstone_ttl=config.track_timeout
         )
-    sock = _socket(settings.host, settings.port, settings.receive_buffer, settings.reuse_port)
+    sock = udp_socket(settings.host, settings.port, settings.receive_buffer, settings.reuse_port)
     bound_ip, bound_port = sock.getsockname()[:2]
     config = _with_own_address(config, (bound_ip, bound_port))
     if store is None:

@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
+from stunlike_tracker.core.addresses import is_ipv6_path
 from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.effects import (
     AckRelayed,
@@ -75,6 +76,9 @@ class EndpointLimits:
 
 
 log = logging.getLogger(__name__)
+
+# IPv6's minimum MTU (1,280) less the IPv6 and UDP headers (RFC 8200 §5).
+IPV6_UDP_PAYLOAD = 1232
 
 
 _RECORD_HEADER = 13  # DTLS record header bytes (RFC 6347 §4.1)
@@ -249,7 +253,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             self.drops["sessions-full"] += 1
             return None
         try:
-            dtls = DtlsServerSession(self.dtls, address, now=now)
+            dtls = DtlsServerSession(self.dtls, address, now=now, mtu=self._mtu_for(address))
             dtls.feed(data, now)
         except DtlsError:
             self.drops["dtls-session-error"] += 1
@@ -259,6 +263,13 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         entry = self.sessions.add(address, dtls, now)
         entry.opening_hello = data[_RECORD_HEADER:]
         return entry
+
+    def _mtu_for(self, address: Address) -> int:
+        """SPEC §4: over IPv6 every datagram, handshake flights included, fits
+        the 1,232-byte UDP payload of the IPv6 minimum MTU."""
+        if is_ipv6_path(address):
+            return min(self.dtls.mtu, IPV6_UDP_PAYLOAD)
+        return self.dtls.mtu
 
     def _after_io(self, entry: SessionEntry, now: float) -> None:
         dtls = entry.dtls

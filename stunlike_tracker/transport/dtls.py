@@ -427,8 +427,11 @@ class DtlsServerSession(_DtlsSession):
     __slots__ = ("_listen_data", "_listened", "_peer_cert_der", "_protection", "_record_layer",
                  "_suite", "addr", "dropped_records")  # fmt: skip
 
-    def __init__(self, ctx: DtlsServerContext, addr: Address, *, now: float = 0.0) -> None:
-        super().__init__(ctx._ssl_context, ctx.mtu, ctx.handshake_retransmits, now)
+    def __init__(
+        self, ctx: DtlsServerContext, addr: Address, *, now: float = 0.0, mtu: int | None = None
+    ) -> None:
+        """``mtu`` (default ``ctx.mtu``): this path's datagram size limit."""
+        super().__init__(ctx._ssl_context, mtu or ctx.mtu, ctx.handshake_retransmits, now)
         self.addr = addr
         self._listened = False
         self._listen_data: _ListenData | None = _ListenData(addr, now)
