@@ -16,7 +16,7 @@ from stunlike_tracker.ppsp.messages import Method, PeerMode, Request, Response
 from stunlike_tracker.server.shared import SharedStoreDriver, idle_overlay
 from stunlike_tracker.store.memory import MemoryStore
 from stunlike_tracker.store.redis import RedisStore, connect
-from tests.core.harness import Harness
+from tests.unit.core.harness import Harness
 
 
 @dataclass

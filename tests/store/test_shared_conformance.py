@@ -12,9 +12,9 @@ import pytest_asyncio
 from stunlike_tracker.core.effects import PeerExpired
 from stunlike_tracker.ppsp import encode_request, parse_indication_untrusted
 from stunlike_tracker.ppsp.messages import Method, PeerMode, Request
-from tests.core.harness import make_offer
 from tests.store.backends import BACKENDS, RedisBackends
 from tests.store.flow import Flow
+from tests.unit.core.harness import make_offer
 
 
 @pytest_asyncio.fixture(params=BACKENDS)
@@ -119,7 +119,7 @@ async def test_attach_ack_reaches_the_requester_across_nodes(flow: Flow) -> None
     [indication] = [parse_indication_untrusted(d) for d in flow.transmits_to(effects, b)]
     ack = Request(Method.ATTACH_ACK, "B", "tb", indication_id=indication.transaction_id)
     effects = await flow.raw(b, encode_request(ack))
-    from tests.core.harness import Harness
+    from tests.unit.core.harness import Harness
 
     assert Harness.response_in(effects, b).status == 200
     assert Harness.response_in(effects, a).status == 200
