@@ -22,7 +22,7 @@ from stunlike_tracker.core.config import TrackerConfig
 from stunlike_tracker.core.effects import Session, Transmit
 from stunlike_tracker.ppsp import encode_request, parse_message_untrusted
 from stunlike_tracker.ppsp.messages import Method, PeerMode, PeerNum, Request, Response
-from tests.core.harness import Harness, make_offer
+from tests.unit.core.harness import Harness, make_offer
 
 PEERS = [f"p{n}" for n in range(24)]
 SWARMS = ["s0", "s1", "s2", "s3"]
