@@ -91,7 +91,7 @@ def test_the_readme_tour_works_word_for_word(tmp_path: Path, namespace: str) -> 
     )
     try:
         assert tracker.stdout is not None
-        assert tracker.stdout.readline().strip() == "listening udp 0.0.0.0:3478"
+        assert tracker.stdout.readline().strip() == "listening udp [::]:3478"
         assert tracker.stdout.readline().strip() == "listening http 127.0.0.1:8080"
         terminal = subprocess.run(
             [*run, second + third],

@@ -151,7 +151,7 @@ async def test_the_datagram_budget_follows_the_path(pki: Pki) -> None:
         cert_pem=pki.server.cert_pem,
         key_pem=pki.server.key_pem,
         port=0,
-        tracker=TrackerConfig(lan_mode=True, datagram_budget=1400),
+        tracker=TrackerConfig(lan_mode=True, datagram_budget=1400, max_source_share=1.0),
     )
     server = await start_server(settings)
     sent: list[tuple[int, str]] = []
