@@ -197,7 +197,10 @@ def run_load(settings: LoadSettings) -> LoadResult:
         for conn in conns:
             if not conn.poll(120):
                 raise LoadError("a worker did not finish its setup in 120 s")
-            _, error = conn.recv()
+            try:
+                _, error = conn.recv()
+            except EOFError:
+                raise LoadError("a worker process died during its setup") from None
             if error:
                 errors.append(error)
         if errors:
@@ -218,7 +221,10 @@ def run_load(settings: LoadSettings) -> LoadResult:
         for conn in conns:
             if not conn.poll(settings.timeout + 30):
                 raise LoadError("a worker did not report")
-            _, report = conn.recv()
+            try:
+                _, report = conn.recv()
+            except EOFError:
+                raise LoadError("a worker process died before reporting") from None
             if report.error:
                 raise LoadError(report.error)
             reports.append(report)

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
@@ -89,6 +90,10 @@ def _is_client_hello(data: bytes) -> bool:
     return len(data) > 25 and data[0] == 22 and data[3:5] == b"\x00\x00" and data[13] == 1
 
 
+def _nothing_buffered() -> int:
+    return 0
+
+
 def _normalise(address: tuple[str, int] | tuple[str, int, int, int]) -> Address:
     return (address[0], address[1])
 
@@ -120,6 +125,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         # SPEC §8 per-source budgets, asked before any decryption or parsing.
         self.budgets = Budgets(budgets, self.drops)
         self._transport: asyncio.DatagramTransport | None = None
+        self._buffered: Callable[[], int] = _nothing_buffered
         self._timer: TimerHandle | None = None
         self._timer_at = float("inf")
         self._handshaking: set[SessionEntry] = set()
@@ -149,6 +155,9 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)
+        # get_write_buffer_size() exists on every datagram transport; typeshed
+        # lacks it. Looked up once, not per datagram.
+        self._buffered = getattr(transport, "get_write_buffer_size", _nothing_buffered)
         self._last_housekeeping = self.now()
         self._arm(self._last_housekeeping + self.limits.tick)
 
@@ -173,9 +182,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         transport = self._transport
         if transport is None:
             return
-        # get_write_buffer_size() exists on every datagram transport; typeshed lacks it.
-        buffered: int = getattr(transport, "get_write_buffer_size", lambda: 0)()
-        if buffered > self.limits.max_write_buffer:
+        if self._buffered() > self.limits.max_write_buffer:
             self.drops["send-buffer-full"] += 1
             return
         transport.sendto(data, address)
@@ -195,13 +202,17 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
     # receive path
     # ------------------------------------------------------------------
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        address = _normalise(addr)
-        route = classify(data)
-        if route is Route.STUN:
+        if data and data[0] < 4:
+            # RFC 7983 §7: STUN, answered statelessly -- the hot path, kept
+            # free of anything the DTLS path needs (IPv4 addresses come as
+            # (host, port) already).
+            address = addr if len(addr) == 2 else _normalise(addr)
             reply = self.stun.handle_untrusted(data, address)
             if reply is not None:
                 self._sendto(reply, address)
             return
+        address = _normalise(addr)
+        route = classify(data)
         if route is not Route.DTLS:
             self.drops[f"demux-{route.value}"] += 1
             return
