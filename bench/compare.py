@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
@@ -560,7 +561,18 @@ def main() -> int:
     info = machine()
     text, raw = report(cells, servers, extra, info, args, notes)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "BENCHMARKS.md").write_text(text)
+    target = args.out / "BENCHMARKS.md"
+    # Sections other scripts maintain between their own markers are kept
+    # (bench/workers_bench.py: "Many workers on one port").
+    kept: list[str] = []
+    if target.exists():
+        kept = [
+            m.group(0)
+            for m in re.finditer(
+                r"<!-- (\w+):begin -->.*?<!-- \1:end -->\n?", target.read_text(), re.S
+            )
+        ]
+    target.write_text(text.rstrip("\n") + "".join("\n\n" + k.rstrip("\n") for k in kept) + "\n")
     (args.out / "bench").mkdir(exist_ok=True)
     (args.out / "bench" / "results.json").write_text(json.dumps(raw, indent=1, default=str))
     chart(cells, servers, args.out / "bench" / "benchmarks.png")

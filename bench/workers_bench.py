@@ -1,8 +1,10 @@
 """FIND and keep-alive rates of `serve --workers N` on a shared Redis (issue 12).
 
 Interleaved rounds of: the embedded memory store in one process (reference),
-then 1 and 2 workers on one Redis (redis-server started here, in a temp
-dir). Each round drives the tracker with `stunlike-tracker load --kind ppsp`
+then 1 and 2 worker processes on one UDP port (SO_REUSEPORT, as `serve
+--workers` runs them, with the load generator's relaxed per-address limits:
+every load session comes from 127.0.0.1) on one Redis (redis-server started
+here, in a temp dir). Each round drives the tracker with `stunlike-tracker load --kind ppsp`
 (FIND only, then STAT_REPORT keep-alives only) over DTLS on loopback, and
 reads the CPU-seconds of the tracker processes and of redis-server from
 /proc. Medians over the rounds; ratios against 1 worker of the same run.
@@ -55,53 +57,76 @@ def _free_tcp_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def _node(certs: Path, port: int, store: str, secret: str) -> None:
+    """One worker as `serve --workers` starts it (SO_REUSEPORT, shared store),
+    with the load generator's relaxed limits (every session is 127.0.0.1)."""
+    import asyncio
+    from dataclasses import replace
+
+    from stunlike_tracker.certs import init_dev_certs
+    from stunlike_tracker.core.config import TrackerConfig
+    from stunlike_tracker.server.app import ServerSettings, start_server
+    from stunlike_tracker.server.budgets import BudgetLimits
+
+    paths = init_dev_certs(certs)
+    unlimited = 1e12
+    settings = ServerSettings(
+        cert_pem=paths.tracker_cert.read_bytes(),
+        key_pem=paths.tracker_key.read_bytes(),
+        host="127.0.0.1",
+        port=port,
+        peer_ca_pem=paths.ca_cert.read_bytes(),
+        cookie_secret=secret.encode(),
+        tracker=replace(
+            TrackerConfig(),
+            peer_rate=0.0,
+            lan_mode=True,
+            max_peers_per_source=10**9,
+            max_source_share=1.0,
+        ),
+        budgets=BudgetLimits(
+            address_rate=unlimited,
+            address_burst=unlimited,
+            session_rate=unlimited,
+            session_burst=unlimited,
+            address_sessions=10**9,
+            address_half_open=10**9,
+            global_half_open=10**9,
+        ),
+        store=store,
+        reuse_port=True,
+    )
+    running = await start_server(settings)
+    print(f"listening udp 127.0.0.1:{running.address[1]}", flush=True)
+    await asyncio.Event().wait()
+
+
 class Tracker:
+    """N worker processes on one port (what `serve --workers N` runs)."""
+
     def __init__(self, certs: Path, store: str, workers: int) -> None:
         self.port = _free_udp_port()
-        config = certs.parent / "tracker.toml"
-        # Every load session comes from 127.0.0.1: lift the per-address Sybil caps.
-        config.write_text("[tracker]\nmax_peers_per_source = 100000\nmax_source_share = 1.0\n")
-        args = [
-            *CLI,
-            "serve",
-            "--config",
-            str(config),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--certs",
-            str(certs),
-            "--store",
-            store,
-            "--workers",
-            str(workers),
-            "--cookie-secret",
-            secrets.token_hex(16),
-        ]
-        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-        self.pids = [self.process.pid]
-        assert self.process.stdout is not None
-        ready = 0
-        for line in self.process.stdout:
-            if line.startswith("worker ") and " pid " in line:
-                self.pids.append(int(line.split()[-1]))
-            ready += line.startswith("worker ") and line.rstrip().endswith(" ready")
-            if line.startswith("listening udp") and workers == 1:
-                break
-            if ready == workers:
-                break
+        secret = secrets.token_hex(16)
+        self.processes = []
+        for _ in range(workers):
+            args = [sys.executable, __file__, "--node", str(certs), str(self.port), store, secret]
+            process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+            assert process.stdout is not None
+            process.stdout.readline()  # listening: bound
+            self.processes.append(process)
+        self.pids = [p.pid for p in self.processes]
 
     def cpu(self) -> float:
         return sum(_cpu_seconds(pid) for pid in self.pids)
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _load(port: int, certs: Path, mix: str, seconds: float, sessions: int) -> dict[str, object]:
@@ -139,6 +164,17 @@ def _load(port: int, certs: Path, mix: str, seconds: float, sessions: int) -> di
 
 
 def main() -> int:
+    if len(sys.argv) == 6 and sys.argv[1] == "--node":
+        import asyncio
+
+        node_certs, port, store, secret = sys.argv[2:]
+        try:  # as `serve` runs: uvloop when installed
+            import uvloop
+
+            uvloop.run(_node(Path(node_certs), int(port), store, secret))
+        except ImportError:
+            asyncio.run(_node(Path(node_certs), int(port), store, secret))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -214,7 +250,8 @@ def main() -> int:
         f" {args.rounds} interleaved rounds, {args.seconds:.0f} s per measurement,"
         f" {args.sessions} DTLS sessions from one load process (`stunlike-tracker load"
         " --kind ppsp`), medians. The load generator, the workers and redis-server share"
-        " the same cores. CPU-s: tracker processes / redis-server during the run.",
+        " the same cores. CPU-s: tracker processes / redis-server during the run."
+        f" Load average when the run ended: {os.getloadavg()[0]:.1f}.",
         "",
         "| store | workers | operation | responses/s | vs 1 worker | p50 ms | loss |"
         " tracker CPU-s | redis CPU-s |",
