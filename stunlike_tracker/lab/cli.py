@@ -5,7 +5,8 @@
     lab natcheck [--json PATH]
     lab interop [--json PATH]
     lab matrix [--no-relay] [--loss PCT] [--json FILE] [--svg FILE]
-               [--runner tracker|aioice] [--relay off|on|both] [--types TYPE ...]
+               [--runner tracker|aioice] [--agent aioice|werift|chromium]
+               [--relay off|on|both] [--types TYPE ...]
                [--timeout S] [--no-shared] [--row TYPE]
 
 Needs root (network namespaces, nftables). SIGINT, SIGTERM and SIGHUP tear
@@ -31,7 +32,7 @@ from types import FrameType
 
 from stunlike_tracker.lab import heatmap, interop, matrix, natcheck
 from stunlike_tracker.lab.coturn import Coturn
-from stunlike_tracker.lab.runners import RUNNERS
+from stunlike_tracker.lab.runners import AGENTS, RUNNERS, agent_runner
 from stunlike_tracker.lab.topology import (
     NAT_TYPES,
     LabError,
@@ -110,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=sorted(RUNNERS),
         default="tracker",
         help="tracker: our tracker and `stunlike-tracker peer` (default); aioice: bare ICE",
+    )
+    mx.add_argument(
+        "--agent",
+        choices=AGENTS,
+        help="the seeders' ICE agent: werift or chromium against our peer as leecher; "
+        "aioice (our peer on both sides) is the default",
     )
     mx.add_argument("--relay", choices=("off", "on", "both"), default="both")
     mx.add_argument("--no-relay", action="store_true", help="the same as --relay off")
@@ -291,7 +298,9 @@ def _matrix(args: argparse.Namespace) -> int:
         report = matrix.run_matrix(
             lab,
             coturn,
-            RUNNERS[args.runner],
+            agent_runner(args.agent)
+            if args.agent and args.agent != "aioice"
+            else RUNNERS[args.runner],
             cases,
             timeout=args.timeout,
             on_result=progress,

@@ -12,26 +12,23 @@ it saw; nothing changes what goes on the wire.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import re
 import select
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from stunlike_tracker.lab import agents
 from stunlike_tracker.lab.coturn import Coturn
 from stunlike_tracker.lab.topology import LanSpec, Topology
 from stunlike_tracker.lab.tracker_runner import (
     CLI,
     PLAIN_PORT,
-    RELAY_PORT,
     running_trackers,
     start_tracker,
     stop_process,
@@ -146,17 +143,7 @@ def stun_rfc3489_client(env: Env) -> Outcome:
 def stun_npm(env: Env) -> Outcome:
     argv = ["node", str(AGENTS / "stun_request.cjs"), env.tracker_ip, str(PLAIN_PORT)]
     _, out = _run(env, NATTED, argv)
-    return _mapped_ok(env, _json_line(out).get("mapped"), out)
-
-
-def _json_line(output: str) -> dict[str, Any]:
-    for line in reversed(output.splitlines()):
-        if line.startswith("{"):
-            with contextlib.suppress(json.JSONDecodeError):
-                value = json.loads(line)
-                if isinstance(value, dict):
-                    return value
-    return {}
+    return _mapped_ok(env, agents.json_line(out).get("mapped"), out)
 
 
 # -- DTLS ----------------------------------------------------------------------
@@ -246,7 +233,7 @@ def gather_werift(env: Env) -> Outcome:
     _, out = _run(env, NATTED, argv)
     found = [
         f"{m[1]}:{m[2]}"
-        for c in _json_line(out).get("candidates", [])
+        for c in agents.json_line(out).get("candidates", [])
         for m in [_SDP_SRFLX.search(c)]
         if m
     ]
@@ -256,7 +243,7 @@ def gather_werift(env: Env) -> Outcome:
 def gather_libnice(env: Env) -> Outcome:
     argv = [SYSTEM_PYTHON, str(AGENTS / "libnice_gather.py"), env.tracker_ip, str(PLAIN_PORT)]
     _, out = _run(env, NATTED, argv)
-    cands = _json_line(out).get("candidates", [])
+    cands = agents.json_line(out).get("candidates", [])
     return _srflx_ok(env, [c["addr"] for c in cands if c.get("type") == "srflx"], out)
 
 
@@ -300,91 +287,18 @@ def _lines(proc: subprocess.Popen[str], timeout: float) -> Iterator[str]:
 # -- full connections: our P2P channel <-> a third-party WebRTC agent -----------
 
 
-def _werift_peer(role: str, config: dict[str, Any]) -> list[str]:
-    return ["node", str(AGENTS / "werift_peer.cjs"), role, json.dumps(config)]
-
-
 def _connect(env: Env, agent: str, our_role: str, relay: bool) -> Outcome:
-    """Our channel (``channel_side``) in one NATed LAN, the agent in another;
-    the driver relays their SDP lines; both must report data both ways."""
+    """Our channel in one NATed LAN, the agent in another (two port-restricted
+    cones, or two symmetric NATs with TURN); data must cross both ways."""
     our_host, agent_host = (SYM_OURS, SYM_AGENT) if relay else (NATTED, CONE_PEER)
-    port = RELAY_PORT if relay else PLAIN_PORT
-    side = [
-        *env.lab.python_argv("stunlike_tracker.lab.channel_side"),
-        "--tracker", f"{env.tracker_ip}:{port}", "--ca", str(env.certs / "ca.pem"),
-    ]  # fmt: skip
-    turn = None
-    if relay:  # the agent's own TURN REST credentials, from our tracker
-        _, out = _run(
-            env, agent_host, [*side, "--peer-id", f"{agent}-{our_role}-agent", "--turn-only"]
-        )
-        turn = _json_line(out).get("turn")
-        if not turn:
-            return False, "the tracker handed out no TURN credentials: " + out.strip()[-160:]
-    config = {"stun": f"{env.tracker_ip}:{port}", "turn": turn}
-    agent_role = "answer" if our_role == "offer" else "offer"
-    ours_argv = [*side, "--peer-id", f"{agent}-{our_role}-{int(relay)}", "--role", our_role]
-    ours_argv += ["--timeout", str(CONNECT_TIMEOUT)]
-    pipes: dict[str, Any] = {
-        "stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL,
-        "text": True, "env": env.lab.python_env(),
-    }  # fmt: skip
-    ours = env.lab.spawn(our_host, ours_argv, **pipes)
-    theirs = env.lab.spawn(agent_host, AGENT_PEERS[agent](agent_role, config), **pipes)
-    try:
-        results = _relay_sdp({"ours": ours, agent: theirs}, 3 * CONNECT_TIMEOUT)
-    finally:
-        stop_process(ours)
-        stop_process(theirs)
-    mine, other = results.get("ours", {}), results.get(agent, {})
-    if mine.get("outcome") == "ok" and other.get("outcome") == "ok":
-        return True, (
-            f"{mine.get('connect_ms'):.0f} ms, pair {mine.get('pair_type')}, "
-            f"both ways ({agent} got {other.get('received')})"
-        )
-    return False, f"ours: {mine.get('detail', mine)}; {agent}: {other.get('detail', other)}"
-
-
-def _relay_sdp(procs: dict[str, subprocess.Popen[str]], timeout: float) -> dict[str, Any]:
-    """Forward each side's ``{"sdp"}`` line to the other; collect the
-    ``{"outcome"}`` lines (the last one of each side wins)."""
-    names = list(procs)
-    by_fd = {procs[n].stdout: n for n in names}
-    results: dict[str, Any] = {}
-    deadline = time.monotonic() + timeout
-    open_fds = [fd for fd in by_fd if fd is not None]
-    while open_fds and (left := deadline - time.monotonic()) > 0:
-        if any(r.get("outcome") != "ok" for r in results.values()):
-            break
-        if "ours" in results and len(results) == 2:
-            break  # our side ends last when it works: it waits for the echo
-        ready, _, _ = select.select(open_fds, [], [], min(left, 0.5))
-        for fd in ready:
-            line = fd.readline()
-            if not line:
-                open_fds.remove(fd)
-                continue
-            name = by_fd[fd]
-            message = _json_line(line)
-            if "sdp" in message:
-                other = procs[names[1 - names.index(name)]]
-                assert other.stdin is not None
-                with contextlib.suppress(OSError):
-                    other.stdin.write(json.dumps({"sdp": message["sdp"]}) + "\n")
-                    other.stdin.flush()
-            elif "outcome" in message:
-                results[name] = message
-    return results
-
-
-def _chromium_peer(role: str, config: dict[str, Any]) -> list[str]:
-    return [sys.executable, str(AGENTS / "chromium_peer.py"), role, json.dumps(config)]
-
-
-AGENT_PEERS: Final[dict[str, Callable[[str, dict[str, Any]], list[str]]]] = {
-    "werift": _werift_peer,
-    "chromium": _chromium_peer,
-}
+    result = agents.connect_agent(
+        env.lab, env.tracker_ip, env.certs / "ca.pem", agent,
+        our_host=our_host, agent_host=agent_host, our_role=our_role, relay=relay,
+        timeout=CONNECT_TIMEOUT, tag=f"{agent}-{our_role}-{int(relay)}",
+    )  # fmt: skip
+    if result.outcome == "connected":
+        return True, f"{result.connect_ms:.0f} ms, pair {result.pair_type}, {result.detail}"
+    return False, result.detail
 
 
 def _connect_cell(agent: str, our_role: str, relay: bool) -> Check:
