@@ -38,7 +38,8 @@ def _gpointer(obj: object) -> int:
     return int(get(obj.__gpointer__, None))
 
 
-def _attach_recv(agent: object, stream: int, component: int) -> None:
+def attach_recv(agent: object, stream: int, component: int, on_data: object = None) -> None:
+    """nice_agent_attach_recv; ``on_data(bytes)`` gets every application datagram."""
     lib = ctypes.CDLL(ctypes.util.find_library("nice") or "libnice.so.10")
     lib.nice_agent_attach_recv.restype = ctypes.c_bool
     lib.nice_agent_attach_recv.argtypes = [
@@ -49,7 +50,12 @@ def _attach_recv(agent: object, stream: int, component: int) -> None:
         RECV_FUNC,
         ctypes.c_void_p,
     ]
-    callback = RECV_FUNC(lambda *_: None)
+
+    def received(_agent: int, _stream: int, _comp: int, size: int, buf: int, _data: int) -> None:
+        if callable(on_data):
+            on_data(ctypes.string_at(buf, size))
+
+    callback = RECV_FUNC(received)
     ctx = ctypes.CDLL(ctypes.util.find_library("glib-2.0")).g_main_context_default
     ctx.restype = ctypes.c_void_p
     if not lib.nice_agent_attach_recv(_gpointer(agent), stream, component, ctx(), callback, None):
@@ -70,7 +76,7 @@ def main() -> int:
     # Incoming datagrams (the STUN answers among them) are only read once a
     # receive callback is attached; nice_agent_attach_recv is not
     # introspectable, so it is called through ctypes (FIELD-NOTES).
-    _attach_recv(agent, stream, 1)
+    attach_recv(agent, stream, 1)
     agent.connect("candidate-gathering-done", lambda *_: loop.quit())
     GLib.timeout_add(8000, loop.quit)
     if not agent.gather_candidates(stream):

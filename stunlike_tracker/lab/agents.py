@@ -25,6 +25,7 @@ from stunlike_tracker.lab.pairs import PairResult
 from stunlike_tracker.lab.topology import Topology
 from stunlike_tracker.lab.tracker_runner import PLAIN_PORT, RELAY_PORT, stop_process
 
+SYSTEM_PYTHON: Final = "/usr/bin/python3"  # where Debian's python3-gi lives
 AGENTS_DIR: Final = Path(__file__).resolve().parents[2] / "interop" / "agents"
 
 
@@ -79,6 +80,8 @@ def connect_agent(
     config = {"stun": f"{tracker_ip}:{port}", "turn": turn}
     agent_role = "answer" if our_role == "offer" else "offer"
     ours_argv = [*side, "--peer-id", tag, "--role", our_role, "--timeout", str(timeout)]
+    if agent in ICE_ONLY:
+        ours_argv.append("--ice-only")
     pipes: dict[str, Any] = {
         "stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL,
         "text": True, "env": lab.python_env(),
@@ -127,11 +130,11 @@ def _relay_sdp(procs: dict[str, subprocess.Popen[str]], timeout: float) -> dict[
                 continue
             name = by_fd[fd]
             message = json_line(line)
-            if "sdp" in message:
+            if "sdp" in message or "ice" in message:
                 other = procs[names[1 - names.index(name)]]
                 assert other.stdin is not None
                 with contextlib.suppress(OSError):
-                    other.stdin.write(json.dumps({"sdp": message["sdp"]}) + "\n")
+                    other.stdin.write(json.dumps(message) + "\n")
                     other.stdin.flush()
             elif "outcome" in message:
                 results[name] = message
@@ -142,7 +145,14 @@ def _chromium_peer(role: str, config: dict[str, Any]) -> list[str]:
     return [sys.executable, str(AGENTS_DIR / "chromium_peer.py"), role, json.dumps(config)]
 
 
+def _libnice_peer(role: str, config: dict[str, Any]) -> list[str]:
+    return [SYSTEM_PYTHON, str(AGENTS_DIR / "libnice_peer.py"), role, json.dumps(config)]
+
+
 AGENT_PEERS: Final[dict[str, Callable[[str, dict[str, Any]], list[str]]]] = {
     "werift": _werift_peer,
     "chromium": _chromium_peer,
+    "libnice": _libnice_peer,
 }
+ICE_ONLY: Final = frozenset({"libnice"})
+"""Agents without DTLS and SCTP: they meet the peer's ICE agent alone."""

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aioice import Candidate
+
 from stunlike_tracker.ice.sdp import offer_from_sdp_untrusted, sdp_from_offer
 from stunlike_tracker.peer.channel import (
     ChannelError,
@@ -41,6 +43,7 @@ from stunlike_tracker.peer.channel import (
     create_offer,
 )
 from stunlike_tracker.peer.client import ClientSettings, TrackerClient, TrackerError
+from stunlike_tracker.peer.ice_agent import TriggeredChecks
 from stunlike_tracker.ppsp.messages import TurnServer
 
 EXCHANGE_TIMEOUT = 10.0
@@ -94,11 +97,86 @@ async def _exchange(channel: P2PChannel) -> list[str]:
     return got
 
 
+async def _read_ice(reader: asyncio.StreamReader) -> dict[str, Any]:
+    line = await reader.readline()
+    if not line:
+        raise ChannelError("the driver closed our stdin")
+    ice = json.loads(line)["ice"]
+    if not isinstance(ice, dict):
+        raise ChannelError("no ICE description in the driver's line")
+    return ice
+
+
+async def run_ice_only(
+    args: argparse.Namespace, servers: IceServers, turn: TurnServer | None
+) -> int:
+    """The peer's ICE agent alone (for agents without DTLS/SCTP): exchange
+    ``{"ice": {"ufrag", "pwd", "candidates"}}`` lines, then datagrams."""
+    turn_kwargs: dict[str, Any] = {}
+    if turn is not None:
+        host, port = turn.uri.split(":", 1)[1].split("?", 1)[0].rsplit(":", 1)
+        turn_kwargs = {
+            "turn_server": (host, int(port)),
+            "turn_username": turn.username,
+            "turn_password": turn.credential,
+        }
+    agent = TriggeredChecks(
+        ice_controlling=args.role == "offer", stun_server=servers.stun, use_ipv6=False,
+        **turn_kwargs,
+    )  # fmt: skip
+    reader = await _stdin_reader()
+    try:
+        await agent.gather_candidates()
+        local = {
+            "ufrag": agent.local_username,
+            "pwd": agent.local_password,
+            "candidates": [f"candidate:{c.to_sdp()}" for c in agent.local_candidates],
+        }
+        if args.role == "offer":
+            _emit({"ice": local})
+            remote = await _read_ice(reader)
+        else:
+            remote = await _read_ice(reader)
+            _emit({"ice": local})
+        agent.remote_username, agent.remote_password = remote["ufrag"], remote["pwd"]
+        for line in remote["candidates"]:
+            await agent.add_remote_candidate(Candidate.from_sdp(line.removeprefix("candidate:")))
+        await agent.add_remote_candidate(None)
+        started = time.monotonic()
+        async with asyncio.timeout(args.timeout):
+            await agent.connect()
+        connect_ms = (time.monotonic() - started) * 1000
+        nonce = secrets.token_hex(4)
+        await agent.send(f"ping-{nonce}".encode())
+        got: list[str] = []
+        async with asyncio.timeout(EXCHANGE_TIMEOUT):
+            while f"echo:ping-{nonce}" not in got or len(got) < 2:
+                got.append((await agent.recv()).decode(errors="replace"))
+        pair = agent._nominated.get(1)  # aioice keeps the nominated pair privately
+        pair_type = f"{pair.local_candidate.type}/{pair.remote_candidate.type}" if pair else None
+    except (ChannelError, ConnectionError, ValueError, KeyError, TimeoutError) as error:
+        _emit({"outcome": "failed", "detail": f"{type(error).__name__}: {error}"})
+        return 1
+    finally:
+        await agent.close()
+    _emit(
+        {
+            "outcome": "ok",
+            "connect_ms": round(connect_ms, 1),
+            "pair_type": pair_type,
+            "detail": f"ICE only, received {got}",
+        }
+    )
+    return 0
+
+
 async def run(args: argparse.Namespace, ca_pem: bytes) -> int:
     servers, turn = await _tracker_servers(args, ca_pem)
     if args.turn_only:
         _emit({"turn": None if turn is None else dataclasses.asdict(turn)})
         return 0
+    if args.ice_only:
+        return await run_ice_only(args, servers, turn)
     reader = await _stdin_reader()
     try:
         if args.role == "offer":
@@ -141,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--role", choices=("offer", "answer"), default="offer")
     ap.add_argument("--timeout", type=float, default=15.0)
     ap.add_argument("--turn-only", action="store_true")
+    ap.add_argument("--ice-only", action="store_true", help="the ICE agent alone, datagrams")
     args = ap.parse_args(argv)
     try:
         return asyncio.run(run(args, Path(args.ca).read_bytes()))

@@ -41,7 +41,6 @@ NATTED: Final = "nat1"
 """The LAN host behind a port-restricted cone NAT where clients run."""
 OPEN: Final = "open1"
 MUTUAL_PORT: Final = 3480
-SYSTEM_PYTHON: Final = "/usr/bin/python3"  # where Debian's python3-gi lives
 CHROMIUM_FLAGS: Final = (
     "--headless",
     "--no-sandbox",
@@ -241,7 +240,12 @@ def gather_werift(env: Env) -> Outcome:
 
 
 def gather_libnice(env: Env) -> Outcome:
-    argv = [SYSTEM_PYTHON, str(AGENTS / "libnice_gather.py"), env.tracker_ip, str(PLAIN_PORT)]
+    argv = [
+        agents.SYSTEM_PYTHON,
+        str(AGENTS / "libnice_gather.py"),
+        env.tracker_ip,
+        str(PLAIN_PORT),
+    ]
     _, out = _run(env, NATTED, argv)
     cands = agents.json_line(out).get("candidates", [])
     return _srflx_ok(env, [c["addr"] for c in cands if c.get("type") == "srflx"], out)
@@ -305,6 +309,16 @@ def _connect_cell(agent: str, our_role: str, relay: bool) -> Check:
     return lambda env: _connect(env, agent, our_role, relay)
 
 
+def _connect_cells(agent: str, name: str) -> list[tuple[str, str, bool, Check]]:
+    """Both ICE roles across two port-restricted cones, and across two
+    symmetric NATs through coturn."""
+    return [
+        ("connect", f"{name}: {who}, {where}", True, _connect_cell(agent, role, relay))
+        for relay, where in ((False, "2 cone NATs"), (True, "2 sym NATs, TURN"))
+        for role, who in (("offer", "we offer"), ("answer", "it offers"))
+    ]
+
+
 CELLS: Final[tuple[tuple[str, str, bool, Check], ...]] = (
     ("stun", "turnutils_stunclient (coturn)", True, stun_turnutils),
     ("stun", "stun (stun-client, RFC 3489)", True, stun_rfc3489_client),
@@ -317,32 +331,9 @@ CELLS: Final[tuple[tuple[str, str, bool, Check], ...]] = (
     ("gather", "werift 0.24 (Node 20)", True, gather_werift),
     ("gather", "libnice 0.1 (python3-gi)", True, gather_libnice),
     ("gather", "headless Chromium", True, gather_chromium),
-    (
-        "connect",
-        "werift answers our offer (2 cone NATs)",
-        True,
-        _connect_cell("werift", "offer", False),
-    ),
-    (
-        "connect",
-        "we answer werift's offer (2 cone NATs)",
-        True,
-        _connect_cell("werift", "answer", False),
-    ),
-    ("connect", "werift, 2 symmetric NATs, TURN", True, _connect_cell("werift", "offer", True)),
-    (
-        "connect",
-        "Chromium answers our offer (2 cone NATs)",
-        True,
-        _connect_cell("chromium", "offer", False),
-    ),
-    (
-        "connect",
-        "we answer Chromium's offer (2 cone NATs)",
-        True,
-        _connect_cell("chromium", "answer", False),
-    ),
-    ("connect", "Chromium, 2 symmetric NATs, TURN", True, _connect_cell("chromium", "offer", True)),
+    *_connect_cells("werift", "werift"),
+    *_connect_cells("chromium", "Chromium"),
+    *_connect_cells("libnice", "libnice (ICE only)"),
 )
 
 
@@ -359,12 +350,12 @@ def run_cells(env: Env, cells: Sequence[tuple[str, str, bool, Check]] = CELLS) -
 
 
 def format_table(results: Sequence[CellResult], elapsed_s: float) -> str:
-    out = [f"{'group':<7} {'agent':<42} {'expect':<6} {'result':<6} {'time':>6}  detail"]
+    out = [f"{'group':<7} {'agent':<50} {'expect':<6} {'result':<6} {'time':>6}  detail"]
     for r in results:
         result = "PASS" if r.passed else "FAIL"
         expect = "ok" if r.expect_ok else "refuse"
         out.append(
-            f"{r.group:<7} {r.agent:<42} {expect:<6} {result:<6} {r.elapsed_s:5.1f}s  {r.detail}"
+            f"{r.group:<7} {r.agent:<50} {expect:<6} {result:<6} {r.elapsed_s:5.1f}s  {r.detail}"
         )
     passed = sum(r.passed for r in results)
     out.append(f"{passed}/{len(results)} cells pass in {elapsed_s:.1f}s")
