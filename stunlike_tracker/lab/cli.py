@@ -1,13 +1,13 @@
 """``stunlike-tracker lab ...``: the NAT lab from the command line.
 
-    lab up [--nat TYPE ...] [--shared] [--loss PCT] [--no-coturn]
+    lab up [--nat TYPE ...] [--shared] [--loss PCT] [--no-coturn] [--ipv6]
     lab down [--force]
     lab natcheck [--json PATH]
     lab interop [--json PATH]
     lab matrix [--no-relay] [--loss PCT] [--json FILE] [--svg FILE]
                [--runner tracker|aioice] [--agent aioice|werift|chromium]
                [--relay off|on|both] [--types TYPE ...]
-               [--timeout S] [--no-shared] [--row TYPE]
+               [--timeout S] [--no-shared] [--row TYPE] [--ipv6]
 
 Needs root (network namespaces, nftables). SIGINT, SIGTERM and SIGHUP tear
 the lab down before exiting; a lab left by a killed run is removed by
@@ -98,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--shared", action="store_true", help="add two hosts behind one NAT")
     up.add_argument("--loss", type=int, default=0, metavar="PCT")
     up.add_argument("--no-coturn", action="store_true")
+    up.add_argument("--ipv6", action="store_true", help="dual-stack: IPv6 without NAT")
 
     down = sub.add_parser("down", help="remove labs left by dead runs")
     down.add_argument("--force", action="store_true", help="also labs of running processes")
@@ -125,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, help="ICE check budget per pair, s (5; 60 with --loss)"
     )
     mx.add_argument("--loss", type=int, default=0, metavar="PCT")
+    mx.add_argument(
+        "--ipv6", action="store_true", help="dual-stack lab: IPv6 without NAT behind firewalls"
+    )
     mx.add_argument("--no-shared", action="store_true")
     mx.add_argument(
         "--row", choices=NAT_TYPES, help="only the row of this seeder NAT type (against --types)"
@@ -182,7 +186,7 @@ def _up(args: argparse.Namespace) -> int:
     if not args.no_coturn and (problem := _need_coturn()):
         print(f"lab: {problem}", file=sys.stderr)
         return 2
-    with Topology(lans) as lab:
+    with Topology(lans, ipv6=args.ipv6) as lab:
         print(lab.describe())
         print(f"up in {lab.timings['up_s'] * 1000:.0f} ms")
         if not args.no_coturn:
@@ -281,7 +285,9 @@ def _matrix(args: argparse.Namespace) -> int:
     pairs = [(args.row, t) for t in types] if args.row else None
     if args.row and args.row not in types:
         types.append(args.row)
-    cases = matrix.plan_cases(types, relay_modes=relay_modes, shared=shared, pairs=pairs)
+    cases = matrix.plan_cases(
+        types, relay_modes=relay_modes, shared=shared, pairs=pairs, ipv6=args.ipv6
+    )
     lans = matrix.matrix_lans(types, shared=shared, loss_pct=args.loss)
 
     def progress(r: matrix.CaseResult) -> None:
@@ -294,7 +300,7 @@ def _matrix(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    with Topology(lans) as lab, Coturn(lab) as coturn:
+    with Topology(lans, ipv6=args.ipv6) as lab, Coturn(lab) as coturn:
         report = matrix.run_matrix(
             lab,
             coturn,

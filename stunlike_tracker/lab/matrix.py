@@ -52,12 +52,14 @@ _UNPUNCHABLE: Final = frozenset(
 )
 
 
-def expected_outcome(seeder_nat: str, leecher_nat: str, relay: bool) -> Outcome:
-    """The outcome RFC 4787 NAT behaviours and RFC 8445 checks predict."""
+def expected_outcome(seeder_nat: str, leecher_nat: str, relay: bool, ipv6: bool = False) -> Outcome:
+    """The outcome RFC 4787 NAT behaviours and RFC 8445 checks predict.
+    In a dual-stack lab (``ipv6``) every pair connects: IPv6 has no NAT, and
+    two stateful firewalls open for each other's checks."""
     for t in (seeder_nat, leecher_nat):
         if t not in MATRIX_TYPES and t != SHARED:
             raise ValueError(f"unknown NAT type {t!r}")
-    if relay or SHARED in (seeder_nat, leecher_nat):
+    if relay or ipv6 or SHARED in (seeder_nat, leecher_nat):
         return "connected"
     return "failed" if (seeder_nat, leecher_nat) in _UNPUNCHABLE else "connected"
 
@@ -69,10 +71,11 @@ class Case:
     relay: bool
     seeder_host: str
     leecher_host: str
+    ipv6: bool = False
 
     @property
     def expected(self) -> Outcome:
-        return expected_outcome(self.seeder_nat, self.leecher_nat, self.relay)
+        return expected_outcome(self.seeder_nat, self.leecher_nat, self.relay, self.ipv6)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +110,7 @@ def plan_cases(
     relay_modes: Sequence[bool] = (False, True),
     shared: bool = True,
     pairs: Sequence[tuple[str, str]] | None = None,
+    ipv6: bool = False,
 ) -> list[Case]:
     """Cases for a lab built from :func:`matrix_lans` with the same types:
     every ordered pair of ``types`` (or just ``pairs``) per relay mode."""
@@ -116,9 +120,9 @@ def plan_cases(
         for s, t in wanted:
             if SHARED in (s, t):
                 continue
-            cases.append(Case(s, t, relay, _lan_name(s, 1), _lan_name(t, 2)))
+            cases.append(Case(s, t, relay, _lan_name(s, 1), _lan_name(t, 2), ipv6))
         if shared:
-            cases.append(Case(SHARED, SHARED, relay, f"{SHARED}-1", f"{SHARED}-2"))
+            cases.append(Case(SHARED, SHARED, relay, f"{SHARED}-1", f"{SHARED}-2", ipv6))
     return cases
 
 
@@ -286,6 +290,7 @@ class MatrixReport:
                     "seeder_host": r.case.seeder_host,
                     "leecher_host": r.case.leecher_host,
                     "relay": r.case.relay,
+                    "ipv6": r.case.ipv6,
                     "expected": r.case.expected,
                     "match": r.match,
                     "elapsed_s": r.elapsed_s,
@@ -306,6 +311,7 @@ class MatrixReport:
                 row["relay"],
                 row["seeder_host"],
                 row["leecher_host"],
+                row.get("ipv6", False),
             )
             res = PairResult(row["outcome"], row["pair_type"], row["connect_ms"], row["detail"])
             results.append(CaseResult(case, res, row["elapsed_s"]))

@@ -231,3 +231,28 @@ def flush_state_script(behaviour: str) -> str:
     if behaviour in MASQUERADING:
         return f"flush map ip {TABLE} hairpin\n"
     return ""
+
+
+def ipv6_firewall_ruleset() -> str:
+    """IPv6 in a dual-stack lab: no NAT, a stateful firewall in the NAT
+    namespace that passes what the LAN started (and its replies) and drops
+    every unsolicited inbound packet (RFC 6092 REC-11, as home routers do).
+    UDP hole punching then works as across an address-and-port-dependent
+    filter: a host's checks open the 5-tuple the peer's checks come in on.
+    ICMPv6 to the router itself passes (neighbour discovery is untracked)."""
+    return """table ip6 stl6
+delete table ip6 stl6
+table ip6 stl6 {
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        iifname "wan" ct state established,related accept
+        iifname "wan" drop
+    }
+    chain input {
+        type filter hook input priority 0; policy accept;
+        iifname "wan" ct state established,related accept
+        iifname "wan" meta l4proto ipv6-icmp accept
+        iifname "wan" drop
+    }
+}
+"""

@@ -66,6 +66,13 @@ PUBLIC_GATEWAY: Final = "203.0.113.1"
 TRACKER_ADDR: Final = "203.0.113.2"
 TURN_ADDRS: Final = ("203.0.113.3", "203.0.113.4")
 FIRST_LAN_PUBLIC: Final = 10
+# Dual-stack labs (``Topology(ipv6=True)``): IPv6 without NAT, 2001:db8::/32
+# (documentation). The public router is 2001:db8::1, ``trk`` 2001:db8::2,
+# ``turn`` 2001:db8::3, LAN *i*'s NAT (or public host) 2001:db8::(10+i) on
+# the public side, and its hosts 2001:db8:(i+1)::2, ::3 ... behind it.
+PUBLIC6_GATEWAY: Final = "2001:db8::1"
+TRACKER_ADDR6: Final = "2001:db8::2"
+TURN_ADDR6: Final = "2001:db8::3"
 MAX_LANS: Final = 200
 STATE_DIR: Final = Path("/run/stunlike-lab")
 NETNS_DIR: Final = Path("/run/netns")
@@ -132,6 +139,8 @@ class Host:
     public_address: str
     lan: str | None = None
     nat: str | None = None
+    address6: str | None = None
+    """The host's global IPv6 address in a dual-stack lab (no NAT on IPv6)."""
 
     @property
     def address(self) -> str:
@@ -144,6 +153,8 @@ class _Nat:
     netns: str
     wan_addr: str
     lan_subnet: ipaddress.IPv4Network
+    wan_addr6: str | None = None
+    lan_gateway6: str | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -299,13 +310,16 @@ class Topology:
     with :meth:`spawn` are killed at teardown.
     """
 
-    def __init__(self, lans: Sequence[LanSpec] = (), *, prefix: str | None = None) -> None:
+    def __init__(
+        self, lans: Sequence[LanSpec] = (), *, prefix: str | None = None, ipv6: bool = False
+    ) -> None:
         names = [lan.name for lan in lans]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate LAN names in {names}")
         if len(lans) > MAX_LANS:
             raise ValueError(f"at most {MAX_LANS} LANs")
         self.lans: tuple[LanSpec, ...] = tuple(lans)
+        self.ipv6 = ipv6
         self.prefix = prefix or f"{PREFIX}-{os.getpid()}-{next(_SEQ)}"
         if not _NS_RE.match(self.prefix + "-x"):
             raise ValueError(f"prefix {self.prefix!r} must look like {PREFIX}-<pid>-<n>")
@@ -324,22 +338,33 @@ class Topology:
         return f"{self.prefix}-{role}"
 
     def _plan(self) -> None:
-        self.hosts["trk"] = Host("trk", self._ns("trk"), (TRACKER_ADDR,), TRACKER_ADDR)
-        self.hosts["turn"] = Host("turn", self._ns("turn"), TURN_ADDRS, TURN_ADDRS[0])
+        v6 = self.ipv6
+        self.hosts["trk"] = Host(
+            "trk", self._ns("trk"), (TRACKER_ADDR,), TRACKER_ADDR, address6=_v6(v6, TRACKER_ADDR6)
+        )
+        self.hosts["turn"] = Host(
+            "turn", self._ns("turn"), TURN_ADDRS, TURN_ADDRS[0], address6=_v6(v6, TURN_ADDR6)
+        )
         for i, lan in enumerate(self.lans):
             public = str(PUBLIC_NET.network_address + FIRST_LAN_PUBLIC + i)
+            public6 = _v6(v6, f"2001:db8::{FIRST_LAN_PUBLIC + i:x}")
             if lan.nat == "none":
                 self.hosts[lan.name] = Host(
-                    lan.name, self._ns(f"h-{lan.name}"), (public,), public, lan.name, "none"
-                )
+                    lan.name, self._ns(f"h-{lan.name}"), (public,), public, lan.name, "none",
+                    address6=public6,
+                )  # fmt: skip
                 continue
             subnet = ipaddress.IPv4Network(f"10.{i + 1}.0.0/24")
-            self._nats[lan.name] = _Nat(lan, self._ns(f"nat-{lan.name}"), public, subnet)
+            self._nats[lan.name] = _Nat(
+                lan, self._ns(f"nat-{lan.name}"), public, subnet,
+                wan_addr6=public6, lan_gateway6=_v6(v6, f"2001:db8:{i + 1:x}::1"),
+            )  # fmt: skip
             for j, hname in enumerate(lan.host_names()):
                 addr = str(subnet.network_address + 2 + j)
                 self.hosts[hname] = Host(
-                    hname, self._ns(f"h-{hname}"), (addr,), public, lan.name, lan.nat
-                )
+                    hname, self._ns(f"h-{hname}"), (addr,), public, lan.name, lan.nat,
+                    address6=_v6(v6, f"2001:db8:{i + 1:x}::{2 + j:x}"),
+                )  # fmt: skip
 
     @property
     def namespaces(self) -> list[str]:
@@ -419,6 +444,21 @@ class Topology:
             "net.ipv4.conf.all.send_redirects": "0",
             "net.ipv4.conf.default.send_redirects": "0",
         }
+        if self.ipv6:
+            # No DAD: every address is usable the moment its link is up.
+            # Hosts get no link-local address (addr_gen_mode 1), so peers
+            # gather only their global one; routers keep theirs, because a
+            # forwarded packet's neighbour solicitation is sent from it.
+            v6 = {
+                "net.ipv6.conf.all.disable_ipv6": "0",
+                "net.ipv6.conf.default.disable_ipv6": "0",
+                "net.ipv6.conf.all.accept_dad": "0",
+                "net.ipv6.conf.default.accept_dad": "0",
+                "net.ipv6.conf.all.accept_ra": "0",
+                "net.ipv6.conf.default.accept_ra": "0",
+            }
+            base = {**base, **v6, "net.ipv6.conf.default.addr_gen_mode": "1"}
+            router = {**router, **v6, "net.ipv6.conf.all.forwarding": "1"}
         routers = {pub, *(n.netns for n in self._nats.values())}
         _parallel(_sysctl(ns, router if ns in routers else base) for ns in self._namespaces)
 
@@ -432,13 +472,19 @@ class Topology:
         # the other, so nothing passes through ours.
         per_ns: dict[str, list[str]] = {ns: ["link set dev lo up"] for ns in self._namespaces}
         per_ns[pub].append("route add blackhole default")
-        uplinks: list[tuple[str, str, tuple[str, ...]]] = []  # (ns, its link, addresses)
+        if self.ipv6:
+            per_ns[pub].append("route add blackhole ::/0")
+        # (ns, its link, IPv4 addresses, IPv6 address, IPv6 prefix routed behind it)
+        uplinks: list[tuple[str, str, tuple[str, ...], str | None, str | None]] = []
         for h in self.hosts.values():
             if h.nat in (None, "none"):
-                uplinks.append((h.netns, "eth0", h.addresses))
+                uplinks.append((h.netns, "eth0", h.addresses, h.address6, None))
         for n in self._nats.values():
-            uplinks.append((n.netns, "wan", (n.wan_addr,)))
-        for i, (ns, ifname, _) in enumerate(uplinks):
+            behind = None
+            if n.lan_gateway6 is not None:
+                behind = str(ipaddress.IPv6Network(f"{n.lan_gateway6}/64", strict=False))
+            uplinks.append((n.netns, "wan", (n.wan_addr,), n.wan_addr6, behind))
+        for i, (ns, ifname, *_) in enumerate(uplinks):
             per_ns[ns].append(f"link add name {ifname} type veth peer name p{i} netns {pub}")
         lan_links: list[tuple[Host, _Nat, str]] = []
         for n in self._nats.values():
@@ -453,7 +499,8 @@ class Topology:
         # Phase 2: addresses and routes.
         per_ns = {ns: [] for ns in self._namespaces}
         gw = PUBLIC_GATEWAY
-        for i, (ns, ifname, addrs) in enumerate(uplinks):
+        gw6 = PUBLIC6_GATEWAY
+        for i, (ns, ifname, addrs, addr6, behind6) in enumerate(uplinks):
             per_ns[pub] += [f"link set dev p{i} up", f"addr add {gw}/32 dev p{i}"]
             per_ns[pub] += [f"route add {a}/32 dev p{i}" for a in addrs]
             per_ns[ns] += [f"addr add {a}/32 dev {ifname}" for a in addrs]
@@ -462,6 +509,18 @@ class Topology:
                 f"route add {gw}/32 dev {ifname}",
                 f"route add default via {gw} dev {ifname}",
             ]
+            if addr6 is not None:
+                per_ns[pub] += [
+                    f"addr add {gw6}/128 dev p{i} nodad",
+                    f"route add {addr6}/128 dev p{i}",
+                ]
+                if behind6 is not None:
+                    per_ns[pub].append(f"route add {behind6} via {addr6} dev p{i}")
+                per_ns[ns] += [
+                    f"addr add {addr6}/128 dev {ifname} nodad",
+                    f"route add {gw6}/128 dev {ifname}",
+                    f"route add ::/0 via {gw6} dev {ifname}",
+                ]
         for h, n, ifname in lan_links:
             lan_gw = str(n.lan_subnet.network_address + 1)
             per_ns[n.netns] += [
@@ -475,6 +534,16 @@ class Topology:
                 f"route add {lan_gw}/32 dev eth0",
                 f"route add default via {lan_gw} dev eth0",
             ]
+            if h.address6 is not None and n.lan_gateway6 is not None:
+                per_ns[n.netns] += [
+                    f"addr add {n.lan_gateway6}/128 dev {ifname} nodad",
+                    f"route add {h.address6}/128 dev {ifname}",
+                ]
+                per_ns[h.netns] += [
+                    f"addr add {h.address6}/128 dev eth0 nodad",
+                    f"route add {n.lan_gateway6}/128 dev eth0",
+                    f"route add ::/0 via {n.lan_gateway6} dev eth0",
+                ]
         _parallel(_batch(ns, lines) for ns, lines in per_ns.items() if lines)
 
         # Phase 3: NAT behaviours (and loss at public hosts).
@@ -489,6 +558,8 @@ class Topology:
                 loss_pct=n.lan.loss_pct,
             )
             jobs.append(_nft(n.netns, script))
+            if self.ipv6:
+                jobs.append(_nft(n.netns, nat.ipv6_firewall_ruleset()))
         for lan in self.lans:
             if lan.nat == "none" and lan.loss_pct:
                 jobs.append(_nft(self.hosts[lan.name].netns, nat.public_host_ruleset(lan.loss_pct)))
@@ -626,11 +697,15 @@ class Topology:
             kind = h.nat or ("tracker" if h.name == "trk" else "coturn")
             if h.lan is not None and h.name != h.lan:
                 kind += " (shared)"
-            addrs = ",".join(h.addresses)
+            addrs = ",".join((*h.addresses, *((h.address6,) if h.address6 else ())))
             rows.append(
                 f"{h.name:<10} {kind:<31} {addrs:<24} public {h.public_address:<13} ns {h.netns}"
             )
         return "\n".join(rows)
+
+
+def _v6(enabled: bool, address: str) -> str | None:
+    return address if enabled else None
 
 
 def lans_for(types: Sequence[str], *, per_type: int = 1, loss_pct: int = 0) -> list[LanSpec]:

@@ -32,6 +32,7 @@ from stunlike_tracker.lab.topology import (
     lans_for,
     list_lab_namespaces,
 )
+from stunlike_tracker.lab.tracker_runner import tracker_runner
 
 
 def _netns_unavailable() -> str | None:
@@ -355,3 +356,79 @@ def test_aioice_matrix_small(tmp_path: Path) -> None:
     heatmap.write_svg(report, tmp_path / "matrix.svg")
     assert json.loads((tmp_path / "matrix.json").read_text())["all_match"] is True
     assert (tmp_path / "matrix.svg").read_text().startswith("<svg")
+
+
+UDP6_RECEIVER = """
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 0))
+print(s.getsockname()[1], flush=True)
+s.settimeout(float(sys.argv[1]))
+try:
+    data, addr = s.recvfrom(100)
+    print("got", data.decode(), addr[0], flush=True)
+    s.sendto(b"reply", addr)
+except TimeoutError:
+    print("nothing", flush=True)
+"""
+UDP6_SENDER = """
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(b"hello", (sys.argv[1], int(sys.argv[2])))
+if sys.argv[3] == "expect-reply":
+    print(s.recvfrom(100)[0].decode())
+"""
+
+
+def _udp6(lab: Topology, receiver: str, sender: str, expect_reply: bool) -> str:
+    proc = lab.spawn(
+        receiver, [sys.executable, "-c", UDP6_RECEIVER, "1.5"], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    port = proc.stdout.readline().strip()
+    address6 = lab.host(receiver).address6
+    assert address6 is not None
+    mode = "expect-reply" if expect_reply else "fire"
+    sent = lab.run(sender, [sys.executable, "-c", UDP6_SENDER, address6, port, mode], timeout=10)
+    assert sent.returncode == 0, sent.stderr
+    verdict = str(proc.stdout.readline()).strip()
+    proc.wait(timeout=5)
+    proc.stdout.close()
+    return verdict
+
+
+def test_dual_stack_lab_routes_ipv6_without_nat_behind_a_stateful_firewall() -> None:
+    lans = [LanSpec("s", "symmetric"), LanSpec("o", "none")]
+    with Topology(lans, ipv6=True) as lab:
+        s6, trk6 = lab.host("s").address6, lab.host("trk").address6
+        assert s6 is not None and trk6 is not None
+        # Outbound from behind the firewall: the tracker sees the host's own
+        # address (no NAT on IPv6) and its reply comes back.
+        assert _udp6(lab, "trk", "s", expect_reply=True) == f"got hello {s6}"
+        # Unsolicited inbound is dropped; a public host is reachable.
+        assert _udp6(lab, "s", "trk", expect_reply=False) == "nothing"
+        assert _udp6(lab, "o", "trk", expect_reply=False).startswith("got hello")
+        # Hosts have no link-local address (peers gather only global ones).
+        addrs = lab.run("s", ["ip", "-6", "-o", "addr", "show", "dev", "eth0"], timeout=5)
+        assert "fe80" not in addrs.stdout and s6 in addrs.stdout
+    # IPv6 stays off in a plain lab.
+    with Topology([LanSpec("s", "symmetric")]) as lab:
+        assert lab.host("s").address6 is None
+        addrs = lab.run("s", ["ip", "-6", "-o", "addr"], timeout=5)
+        assert addrs.stdout.strip() == ""
+
+
+@pytest.mark.coturn
+@pytest.mark.skipif(_coturn_unavailable() is not None, reason=_coturn_unavailable() or "")
+def test_peers_behind_two_symmetric_nats_connect_over_ipv6() -> None:
+    # Over IPv4 this pair cannot connect without a relay (the expected
+    # table); in a dual-stack lab our peers connect over IPv6 host candidates.
+    types = ["symmetric"]
+    cases = matrix.plan_cases(types, relay_modes=(False,), shared=False, ipv6=True)
+    assert [c.expected for c in cases] == ["connected"]
+    with Topology(matrix.matrix_lans(types, shared=False), ipv6=True) as lab, Coturn(lab) as turn:
+        report = matrix.run_matrix(lab, turn, tracker_runner, cases, timeout=5.0)
+    result = report.results[0].result
+    assert result.outcome == "connected", report.format_table()
+    assert result.pair_type == "host/host"
