@@ -38,6 +38,8 @@ then payload; every data-channel message is at most 16 KiB)::
     0x01 DATA_END   payload      the last piece (an empty message is one
                                  DATA_END with no payload)
     0x02 CREDIT     uint32 (BE)  the receiver consumed this many bytes
+    0x03 CLOSE      (empty)      the sender is done; answer with CLOSE_ACK
+    0x04 CLOSE_ACK  (empty)      every frame before the CLOSE arrived
 
 Flow control is credit based, so neither side's memory grows without
 bound: a sender may have at most ``RECV_WINDOW`` bytes (counted as whole
@@ -45,8 +47,14 @@ data-channel messages, header included) not yet consumed by the
 receiver's ``recv()``; the receiver returns credit as it consumes. A peer
 that overruns the window or sends an unknown frame fails the channel. On
 top, ``send()`` waits while aiortc's ``bufferedAmount`` is above
-``SEND_HIGH_WATER``. Like a socket, two peers that both send more than the
-window without reading concurrently wait for each other.
+``SEND_HIGH_WATER`` (and wakes on aiortc's ``bufferedamountlow`` event).
+Like a socket, two peers that both send more than the window without
+reading concurrently wait for each other.
+
+Closing with ``linger`` sends CLOSE and waits (bounded) for CLOSE_ACK: the
+channel is ordered and reliable, so the acknowledgement proves that
+everything sent before reached the other side, with nothing but aiortc's
+public data-channel API (it has no "all acknowledged" event).
 """
 
 from __future__ import annotations
@@ -115,10 +123,12 @@ SEND_LOW_WATER: Final = 256 * 1024
 _DATA_MORE: Final = 0
 _DATA_END: Final = 1
 _CREDIT: Final = 2
+_CLOSE: Final = 3
+_CLOSE_ACK: Final = 4
 
 _LABEL: Final = "stunlike-p2p"
-_SCTP_POLL: Final = 0.01
 _ID_RE: Final = re.compile(r"[\x20-\x7e]{1,64}")
+_ICE_UFRAG_RE: Final = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
 _HOST_RE: Final = re.compile(r"[A-Za-z0-9.\-]{1,253}")
 
 
@@ -243,6 +253,7 @@ class _Link:
         self.opened: asyncio.Future[None] = loop.create_future()
         self.opened.add_done_callback(_retrieve)
         self.ended: ChannelError | None = None
+        self.ended_event = asyncio.Event()
         self.remote_fingerprint: str | None = None
         self.pair_types: tuple[str, str] | None = None
         # Receiving.
@@ -258,6 +269,8 @@ class _Link:
         self.send_lock = asyncio.Lock()
         self.send_waiter: asyncio.Future[None] | None = None
         # Closing.
+        self.close_acked: asyncio.Future[None] = loop.create_future()
+        self.close_acked.add_done_callback(_retrieve)
         self.close_started = False
         self.close_done = asyncio.Event()
         self.background: set[asyncio.Task[None]] = set()
@@ -377,6 +390,12 @@ class _Link:
             self.frames.append((kind, data[1:]))
             self.queued += cost
             self._wake(self.recv_waiter)
+        elif kind == _CLOSE and len(data) == 1:
+            if self.dc.readyState == "open":
+                self._dc_send(bytes((_CLOSE_ACK,)))
+        elif kind == _CLOSE_ACK and len(data) == 1:
+            if not self.close_acked.done():
+                self.close_acked.set_result(None)
         else:
             self._violation(f"unknown frame type {kind}")
 
@@ -391,6 +410,7 @@ class _Link:
         """Record why the channel ended (first reason wins) and wake every waiter."""
         if self.ended is None:
             self.ended = reason
+            self.ended_event.set()
         if not self.opened.done():
             self.opened.set_exception(reason)
         self._wake(self.recv_waiter)
@@ -405,17 +425,14 @@ class _Link:
         return error
 
     def live_pair_types(self) -> tuple[str, str] | None:
-        """Local/remote candidate types of the nominated pair, from aioice."""
-        sctp = self.pc.sctp
-        if sctp is None:
+        """Local/remote candidate types of the nominated pair: our ICE agent
+        records them (aiortc has no public accessor), found by the username
+        fragment of our public local description."""
+        description = self.pc.localDescription
+        if description is None:
             return None
-        # aioice keeps the nominated pair per component in a private dict;
-        # aiortc exposes no public accessor in 1.16.
-        connection = sctp.transport.transport._connection
-        pair = connection._nominated.get(1)
-        if pair is None:
-            return None
-        return (str(pair.local_candidate.type), str(pair.remote_candidate.type))
+        found = _ICE_UFRAG_RE.search(description.sdp)
+        return ice_agent.selected_pair_types(found.group(1)) if found else None
 
     @staticmethod
     def _wake(waiter: asyncio.Future[None] | None) -> None:
@@ -521,21 +538,18 @@ class _Link:
             self.close_done.set()
 
     async def _drain(self) -> None:
-        """Wait until everything sent was acknowledged by the peer's SCTP stack.
-
-        aiortc has no event for this: poll the data-channel buffer and the
-        SCTP queues (private attributes, hence getattr with defaults).
-        """
-        while self._unacknowledged():  # noqa: ASYNC110 - aiortc has no "all acked" event
-            await asyncio.sleep(_SCTP_POLL)
-
-    def _unacknowledged(self) -> bool:
-        sctp = self.pc.sctp
-        return self.ended is None and bool(
-            self.dc.bufferedAmount > 0
-            or getattr(sctp, "_outbound_queue", None)
-            or getattr(sctp, "_sent_queue", None)
-        )
+        """Wait until the peer confirms that everything sent arrived: CLOSE
+        goes after the data on the ordered, reliable channel, CLOSE_ACK
+        comes back once the peer has it (or the channel ends)."""
+        if self.dc.readyState != "open":
+            return
+        self._dc_send(bytes((_CLOSE,)))
+        ended: asyncio.Future[Any] = asyncio.ensure_future(self.ended_event.wait())
+        acked: asyncio.Future[Any] = self.close_acked
+        try:
+            await asyncio.wait({ended, acked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
 
 
 class P2PChannel:

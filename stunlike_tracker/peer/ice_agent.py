@@ -21,10 +21,16 @@ sent at once to the same address, gets its own).
 
 :func:`install` makes aiortc create this agent for every RTCPeerConnection
 of the process; it is called once, where the peer builds its channel.
+
+The agent also remembers the candidate types of the pair it nominated, and
+:func:`selected_pair_types` finds it by its local ICE username fragment
+(which the channel reads from its public local description): aiortc has no
+public accessor for the selected pair.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import aioice
@@ -39,9 +45,21 @@ class TriggeredChecks(aioice.Connection):
     triggered_restarts: int
     """Checks cancelled and re-sent because the remote's check arrived first."""
 
+    selected_types: tuple[str, str] | None
+    """(local, remote) candidate types of the first nominated pair."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.triggered_restarts = 0
+        self.selected_types = None
+        _AGENTS[self.local_username] = self
+
+    def check_complete(self, pair: CandidatePair) -> None:
+        succeeded = pair.state == CandidatePair.State.SUCCEEDED
+        if self.selected_types is None and pair.nominated and succeeded:
+            local, remote = pair.local_candidate.type, pair.remote_candidate.type
+            self.selected_types = (str(local), str(remote))
+        super().check_complete(pair)
 
     def check_incoming(
         self, message: stun.Message, addr: tuple[str, int], protocol: StunProtocol
@@ -73,6 +91,16 @@ class TriggeredChecks(aioice.Connection):
             ):
                 return pair
         return None
+
+
+# Live agents by local ICE username fragment (weak: an agent goes with its connection).
+_AGENTS: weakref.WeakValueDictionary[str, TriggeredChecks] = weakref.WeakValueDictionary()
+
+
+def selected_pair_types(local_ufrag: str) -> tuple[str, str] | None:
+    """The nominated pair's candidate types of the agent using ``local_ufrag``."""
+    agent = _AGENTS.get(local_ufrag)
+    return agent.selected_types if agent is not None else None
 
 
 def install() -> None:

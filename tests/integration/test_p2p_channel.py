@@ -164,6 +164,20 @@ async def test_close_ends_the_peer_recv(pair: Pair) -> None:
 
 
 @pytest.mark.asyncio
+async def test_close_lingers_until_the_peer_has_everything(pair: Pair) -> None:
+    """CLOSE/CLOSE_ACK on the ordered channel: a message still in aiortc's
+    buffers when close() is called reaches the peer whole."""
+    a, b = await pair.connect()
+    payload = os.urandom(3 * 1024 * 1024)
+    await a.send(payload)  # returns once buffered, long before delivered
+    await a.close()
+    async with asyncio.timeout(10):
+        assert await b.recv() == payload
+        with pytest.raises(ChannelClosed):
+            await b.recv()
+
+
+@pytest.mark.asyncio
 async def test_ten_megabytes_with_hash_match(pair: Pair) -> None:
     a, b = await pair.connect()
     payload = os.urandom(10 * 1024 * 1024)
