@@ -30,7 +30,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -104,9 +104,15 @@ class Peer:
         relay_only: bool = False,
         pool_size: int = 2,
         connect_timeout: float = 15.0,
+        offer_refresh_after: float = OFFER_REFRESH_AFTER,
+        offer_keep_for: float = OFFER_KEEP_FOR,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.peer_id = peer_id or f"peer-{secrets.token_hex(6)}"
-        self.client = TrackerClient(settings, self.peer_id)
+        self._clock = clock
+        self.client = TrackerClient(settings, self.peer_id, clock=clock)
+        self.offer_refresh_after = offer_refresh_after
+        self.offer_keep_for = offer_keep_for
         self.lan_mode = lan_mode
         self.relay_only = relay_only
         self.pool_size = max(1, pool_size)
@@ -216,7 +222,7 @@ class Peer:
 
     async def _new_offer(self) -> _Published:
         pending = await create_offer(self._offer_id(), self.servers)
-        published = _Published(pending, time.monotonic())
+        published = _Published(pending, self._clock())
         self._published[pending.offer.id] = published
         return published
 
@@ -241,21 +247,27 @@ class Peer:
                     await self._discard(published.pending.offer.id)
                     return
                 # Lifetimes count from when the tracker has it, not from gathering.
-                published.created = time.monotonic()
+                published.created = self._clock()
 
     async def _refresh_offers(self) -> None:
-        # A short tick, so offers retire close to OFFER_REFRESH_AFTER and the
+        # A short tick, so offers retire close to offer_refresh_after and the
         # pool is topped up before the tracker's 120 s lifetime runs out.
         while not self._closed:
-            await asyncio.sleep(OFFER_REFRESH_AFTER / 9)
-            now = time.monotonic()
-            for offer_id, published in list(self._published.items()):
-                if now - published.created > OFFER_KEEP_FOR:
-                    await self._discard(offer_id)
-                elif now - published.created > OFFER_REFRESH_AFTER:
-                    published.retired = True
-            with contextlib.suppress(TrackerError, ChannelError):
-                await self._top_up()
+            await asyncio.sleep(self.offer_refresh_after / 9)
+            await self.refresh_offers()
+
+    async def refresh_offers(self) -> None:
+        """Retire offers older than ``offer_refresh_after``, close those older
+        than ``offer_keep_for``, and top the pool up (the background tick
+        calls this; so may a test that moved its clock)."""
+        now = self._clock()
+        for offer_id, published in list(self._published.items()):
+            if now - published.created > self.offer_keep_for:
+                await self._discard(offer_id)
+            elif now - published.created > self.offer_refresh_after:
+                published.retired = True
+        with contextlib.suppress(TrackerError, ChannelError):
+            await self._top_up()
 
     def _on_reconnect(self, response: Response) -> None:
         """The tracker dropped our unused offers: publish a fresh pool."""
@@ -289,7 +301,7 @@ class Peer:
         swarm = self.swarm
         if swarm is None:
             raise PeerError("join a swarm first")
-        started = time.monotonic()
+        started = self._clock()
         info = self.known.get(peer_id)
         if info is None:
             await self.find(swarm)
@@ -328,7 +340,7 @@ class Peer:
                     del self._dialing[peer_id]
         if channel is None:
             channel = await self._connect_reverse(swarm, peer_id)
-        elapsed = (time.monotonic() - started) * 1000
+        elapsed = (self._clock() - started) * 1000
         self._keep(channel)
         return PeerChannel(peer_id, channel, elapsed)
 
