@@ -270,7 +270,12 @@ class Peer:
             await self._top_up()
 
     def _on_reconnect(self, response: Response) -> None:
-        """The tracker dropped our unused offers: publish a fresh pool."""
+        """The tracker dropped our unused offers: publish a fresh pool. After
+        a failover the new tracker is also our STUN server (SPEC §5)."""
+        address = self.client.tracker_address
+        if self._servers is not None and address is not None:
+            turn = response.turn_servers[0] if response.turn_servers else self._servers.turn
+            self._servers = replace(self._servers, stun=address, turn=turn)
         for published in self._published.values():
             published.retired = True
         self._spawn(self._top_up_quietly())
