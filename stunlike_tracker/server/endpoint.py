@@ -234,6 +234,11 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                 return
             entry = fresh
         elif entry is None:
+            if data[0] != 22 or len(data) < 26:
+                # Only a handshake record can open an association: the rest
+                # (junk "records" of any length) is dropped before any parsing.
+                self.drops["dtls-no-session"] += 1
+                return
             entry = self._new_session(data, address, now)
             if entry is None:
                 return
