@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from stunlike_tracker.core.config import TrackerConfig, TurnConfig
+from stunlike_tracker.server.budgets import BudgetLimits
 from stunlike_tracker.server.endpoint import EndpointLimits
 
 
@@ -166,6 +167,7 @@ SECTIONS: tuple[Section, ...] = (
         derived=frozenset({"turn", "identity_mode"}),
     ),
     Section("endpoint", EndpointLimits, "sessions, idle eviction and the send buffer"),
+    Section("budgets", BudgetLimits, "what one source may cost, checked before decryption"),
     Section("turn", TurnSettings, "TURN REST credentials for a coturn relay"),
     Section("store", StoreConfig, "where registrations and swarms live"),
     Section("http", HttpConfig, "metrics and the status page"),
@@ -178,6 +180,7 @@ class Settings:
     server: ServerConfig = field(default_factory=ServerConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     endpoint: EndpointLimits = field(default_factory=EndpointLimits)
+    budgets: BudgetLimits = field(default_factory=BudgetLimits)
     turn: TurnSettings = field(default_factory=TurnSettings)
     store: StoreConfig = field(default_factory=StoreConfig)
     http: HttpConfig = field(default_factory=HttpConfig)

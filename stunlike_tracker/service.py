@@ -119,6 +119,7 @@ def server_settings(settings: Settings) -> ServerSettings:
         cookie_secret=secret.encode() if secret else None,
         tracker=tracker_config(settings),
         limits=settings.endpoint,
+        budgets=settings.budgets,
         receive_buffer=server.receive_buffer,
         store=check_store_url(settings.store.url),
     )
