@@ -36,8 +36,12 @@ def rss_kib(pid: int) -> int:
 
 async def run(clients: int, seconds: float, swarm_size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        # One client sends FIND after FIND: no per-peer rate limit here.
-        Path(f"{tmp}/t.toml").write_text("[tracker]\npeer_rate = 0.0\n")
+        # One client sends FIND after FIND from one address: no per-peer rate
+        # limit and no per-source budget here (docs/SECURITY.md).
+        Path(f"{tmp}/t.toml").write_text(
+            "[tracker]\npeer_rate = 0.0\n[budgets]\nsession_rate = 1e9\nsession_burst = 1e9\n"
+            "address_rate = 1e9\naddress_burst = 1e9\nhandshake_rate = 0.0\n"
+        )
         server = subprocess.Popen(
             [sys.executable, "-m", "stunlike_tracker.cli", "serve", "--host", "127.0.0.1",
              "--port", "0", "--lan", "--certs", f"{tmp}/certs", "--config", f"{tmp}/t.toml"],

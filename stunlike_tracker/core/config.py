@@ -108,7 +108,7 @@ class TrackerConfig:
         metadata={"doc": "Peer-IDs one DTLS association may register (PROTOCOL.md §8 Sybil limit)"},
     )
     max_peers_per_source: int = field(
-        default=64,
+        default=256,
         metadata={"doc": "Peer-IDs one source IP (IPv6: /64) may register on a node"},
     )
     max_source_share: float = field(

@@ -70,6 +70,16 @@ class BudgetLimits:
     global_half_open: int = field(
         default=1024, metadata=_doc("unfinished handshakes across all sources")
     )
+    handshake_rate: float = field(
+        default=200.0,
+        metadata=_doc(
+            "new DTLS associations per second across all sources (each costs a key "
+            "exchange and a signature); 0: no limit"
+        ),
+    )
+    handshake_burst: float = field(
+        default=400.0, metadata=_doc("new associations at once above handshake_rate")
+    )
     half_open_timeout: float = field(
         default=10.0, metadata=_doc("seconds an unfinished handshake may hold its memory")
     )
@@ -85,6 +95,20 @@ class BudgetLimits:
     )
 
 
+# For capacity measurements on loopback (stunlike-tracker load): no budget binds.
+UNLIMITED = BudgetLimits(
+    address_rate=1e12,
+    address_burst=1e12,
+    session_rate=1e12,
+    session_burst=1e12,
+    address_sessions=10**9,
+    address_half_open=10**9,
+    global_half_open=10**9,
+    handshake_rate=0.0,
+    ban_strikes=10**9,
+)
+
+
 class Verdict(StrEnum):
     """Why a datagram or a new association is refused (the drop reason)."""
 
@@ -94,6 +118,7 @@ class Verdict(StrEnum):
     ADDRESS_SESSIONS = "budget-address-sessions"
     ADDRESS_HALF_OPEN = "budget-address-half-open"
     GLOBAL_HALF_OPEN = "budget-global-half-open"
+    HANDSHAKE_RATE = "budget-handshake-rate"
 
 
 class _Bucket:
@@ -153,6 +178,7 @@ class Budgets:
         self._sources: dict[str, _Source] = {}
         self._sessions: dict[Address, _Held] = {}
         self._banned: dict[str, float] = {}
+        self._handshakes = _Bucket(self.limits.handshake_burst, float("-inf"))
 
     # ------------------------------------------------------------------
     # verdicts
@@ -182,12 +208,15 @@ class Budgets:
         if self.half_open >= limits.global_half_open:
             return self._refuse(Verdict.GLOBAL_HALF_OPEN)
         source = self._sources.get(key)
-        if source is None:
-            return None
-        if source.sessions >= limits.address_sessions:
-            return self._strike(source, key, Verdict.ADDRESS_SESSIONS, now)
-        if source.half_open >= limits.address_half_open:
-            return self._strike(source, key, Verdict.ADDRESS_HALF_OPEN, now)
+        if source is not None:
+            if source.sessions >= limits.address_sessions:
+                return self._strike(source, key, Verdict.ADDRESS_SESSIONS, now)
+            if source.half_open >= limits.address_half_open:
+                return self._strike(source, key, Verdict.ADDRESS_HALF_OPEN, now)
+        # Last: only a handshake that will go ahead spends the global budget.
+        rate = limits.handshake_rate
+        if rate > 0 and not self._handshakes.take(rate, limits.handshake_burst, now):
+            return self._refuse(Verdict.HANDSHAKE_RATE)
         return None
 
     # ------------------------------------------------------------------

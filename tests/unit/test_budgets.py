@@ -50,6 +50,20 @@ def test_half_open_caps_per_source_and_global() -> None:
     assert b.admit_session(("203.0.113.1", 3), 0.0) is None
 
 
+def test_new_associations_are_rate_limited_globally() -> None:
+    b = Budgets(BudgetLimits(handshake_rate=10, handshake_burst=20, address_half_open=1000))
+    admitted = 0
+    for n in range(100):
+        address = (f"198.51.100.{n % 50}", n)
+        if b.admit_session(address, 0.0) is None:
+            b.session_opened(address, 0.0)
+            admitted += 1
+    assert admitted == 20
+    assert b.drops[Verdict.HANDSHAKE_RATE.value] == 80
+    assert b.admit_session(("203.0.113.1", 1), 1.0) is None  # 10 back after 1 s
+    assert Budgets(BudgetLimits(handshake_rate=0)).admit_session(("203.0.113.1", 1), 0.0) is None
+
+
 def test_session_bucket_drops_a_flood_and_refills() -> None:
     b = Budgets(BudgetLimits(session_rate=10, session_burst=20, ban_strikes=1000))
     a = ("198.51.100.7", 1)
