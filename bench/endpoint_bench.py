@@ -84,6 +84,8 @@ async def main() -> None:
         session_burst=unlimited,
         address_sessions=10**9,
         address_half_open=10**9,
+        handshake_rate=0.0,
+        ban_strikes=10**9,
     )
     endpoint = TrackerEndpoint(tracker, sctx, budgets=budgets)
     transport = Collect()

@@ -44,6 +44,8 @@ async def _serve(certs_dir: Path, mutual: bool) -> None:
         address_sessions=10**9,
         address_half_open=10**9,
         global_half_open=10**9,
+        handshake_rate=0.0,
+        ban_strikes=10**9,
     )
     settings = ServerSettings(
         cert_pem=paths.tracker_cert.read_bytes(),
