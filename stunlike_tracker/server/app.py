@@ -217,6 +217,8 @@ async def start_server(
         tracker.store = idle_overlay(0.0)
         bus = NodeBus(pubsub_client(settings.store), config.node_id)
         driver = SharedStoreDriver(tracker, shared_store, endpoint._apply, endpoint.wall, bus)
+        # Exported with the endpoint's events (store-unavailable-503, ...).
+        driver.counters = bus.counters = endpoint.counters
         endpoint.shared = driver
         with contextlib.suppress(StoreUnavailable, OSError):
             await shared_store.load_scripts()  # else on first use, once Redis is up

@@ -51,6 +51,7 @@ async def test_redis_down_answers_503_and_restart_loses_nothing_acknowledged(
             response = await asyncio.wait_for(client.request(_find(client, "s0")), 10)
             assert response.status == 503 and response.reason == "Store Unavailable"
         assert time.monotonic() - started < 10  # answered, not hung
+        assert sum(n.endpoint.counters["store-unavailable-503"] for n in nodes) == 6
         outage = [r for r in caplog.records if "store unreachable" in r.getMessage()]
         assert len(outage) == 2  # once per node, not once per request
 
