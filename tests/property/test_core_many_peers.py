@@ -138,6 +138,8 @@ class ManyPeers(RuleBasedStateMachine):
         for peer in PEERS:
             record = self.h.store.get_peer(peer)
             assert record is None or record.deadline > self.h.now
+            if record is None:  # expired or gone: no offer of it is left either
+                assert self.h.store.offer_count(peer, self.h.now) == 0
 
     @rule(seconds=st.sampled_from([1.0, 31.0, 91.0]))
     def clock_runs_ahead_of_the_timer(self, seconds: float) -> None:
