@@ -420,18 +420,7 @@ class RedisStore:
             before = listing_record(old, swarm_id) if old is not None else None
             slot = swarm_slot(swarm_id)
             if listing != before and listing is not None:
-                mode = listing.memberships[0].mode
-                other = PeerMode.LEECH if mode is PeerMode.SEED else PeerMode.SEED
-                slot.ops.append(
-                    [
-                        "join",
-                        slot.key(swarm_key(swarm_id, "i")),
-                        slot.key(swarm_key(swarm_id, f"m:{mode.value}")),
-                        slot.key(swarm_key(swarm_id, f"m:{other.value}")),
-                        peer_id,
-                        dumps(listing),
-                    ]
-                )
+                slot.ops.append(_join_op(slot, swarm_id, peer_id, listing))
             if clear_offers:
                 slot.ops.append(["del", slot.key(swarm_key(swarm_id, "o:" + _id(peer_id)))])
         for swarm_id in old_ids - set(new_ids):
@@ -482,18 +471,7 @@ class RedisStore:
             if listing is None:
                 slot.ops.append(_leave_op(slot, swarm_id, peer_id, ""))
             else:
-                mode = listing.memberships[0].mode
-                other = PeerMode.LEECH if mode is PeerMode.SEED else PeerMode.SEED
-                slot.ops.append(
-                    [
-                        "join",
-                        slot.key(swarm_key(swarm_id, "i")),
-                        slot.key(swarm_key(swarm_id, f"m:{mode.value}")),
-                        slot.key(swarm_key(swarm_id, f"m:{other.value}")),
-                        peer_id,
-                        dumps(listing),
-                    ]
-                )
+                slot.ops.append(_join_op(slot, swarm_id, peer_id, listing))
             calls.append(self._apply(keys=slot.keys, args=[json.dumps(slot.ops)]))
         await self._gather(calls)
 
@@ -592,6 +570,20 @@ class _Script:
             self.store.scripts_loaded = False  # Redis restarted empty
             await self.store.load_scripts()
             return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+def _join_op(slot: _Slot, swarm_id: str, peer_id: str, listing: PeerRecord) -> list[Any]:
+    """List ``peer_id`` in the member set of its mode (out of the other one)."""
+    mode = listing.memberships[0].mode
+    other = PeerMode.LEECH if mode is PeerMode.SEED else PeerMode.SEED
+    return [
+        "join",
+        slot.key(swarm_key(swarm_id, "i")),
+        slot.key(swarm_key(swarm_id, f"m:{mode.value}")),
+        slot.key(swarm_key(swarm_id, f"m:{other.value}")),
+        peer_id,
+        dumps(listing),
+    ]
 
 
 def _leave_op(slot: _Slot, swarm_id: str, peer_id: str, session_id: str) -> list[Any]:
