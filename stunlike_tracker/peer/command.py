@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from stunlike_tracker.peer.client import Address, ClientSettings, TrackerClient, TrackerError
 from stunlike_tracker.ppsp.messages import PeerMode, PeerNum, Response
+from stunlike_tracker.ppsp.reasons import Reason
 
 T = TypeVar("T")
 UsageErrorType = Callable[[str], Exception]
@@ -105,7 +106,7 @@ def client_settings(args: argparse.Namespace, usage_error: UsageErrorType) -> Cl
 
 def describe(method: str, response: Response) -> str:
     parts = [method, str(response.status), response.status_text]
-    if response.reason and response.reason != "OK":
+    if response.reason and response.reason != Reason.OK:
         parts.append(f"reason={response.reason!r}")
     for info in response.peers:
         addrs = ",".join(f"{a.ip}:{a.port}/{a.type or '-'}" for a in info.addresses)

@@ -72,11 +72,7 @@ from stunlike_tracker.ppsp.messages import (
     Response,
     Status,
 )
-
-# Reason phrases the client acts on (the tracker's words, SPEC §3/§8).
-REASON_NOT_OWNED = "PeerID Not Owned"
-REASON_NOT_CONNECTED = "Not Connected"
-REASON_ALREADY_CONNECTED = "Already Connected"
+from stunlike_tracker.ppsp.reasons import Reason
 
 
 @dataclass(frozen=True)
@@ -392,11 +388,11 @@ class TrackerConnection:
             yield from self._reconnect(new_association=True, next_tracker=True)
             response = yield from self._ask(self._send(_retried(request)))
         else:
-            if allow and _is(response, Status.UNAUTHORIZED, REASON_NOT_OWNED):
+            if allow and _is(response, Reason.PEER_ID_NOT_OWNED):
                 # Our association was replaced (a NAT rebinding on our side).
                 yield from self._reconnect(new_association=True, next_tracker=False)
                 response = yield from self._ask(self._send(_retried(request)))
-            elif allow and _is(response, Status.FORBIDDEN, REASON_NOT_CONNECTED):
+            elif allow and _is(response, Reason.NOT_CONNECTED):
                 # Our registration expired: the token restores it (tombstone).
                 yield from self._reconnect(new_association=False, next_tracker=False)
                 response = yield from self._ask(self._send(_retried(request)))
@@ -417,7 +413,7 @@ class TrackerConnection:
 
     def _connect_steps(self) -> Generator[_Step, Response | None, Response]:
         response = yield from self._ask(self._connect_request())
-        if _is(response, Status.FORBIDDEN, REASON_ALREADY_CONNECTED) and self.last_connect is None:
+        if _is(response, Reason.ALREADY_CONNECTED) and self.last_connect is None:
             # Our first CONNECT ran, but its answer (and token) outlived the
             # response cache unseen: leave and register again on this session.
             nil = Request(Method.DISCONNECT, self.peer_id, "", swarm_id=SWARM_NIL)
@@ -655,8 +651,9 @@ class TrackerConnection:
         self._outbox.append(data)
 
 
-def _is(response: Response, status: int, reason: str) -> bool:
-    return response.status == status and response.reason == reason
+def _is(response: Response, reason: Reason) -> bool:
+    """The response carries this ``Reason`` (its status and its phrase)."""
+    return response.status == reason.status and response.reason == reason
 
 
 def _retried(request: Request) -> Request:

@@ -44,7 +44,7 @@ from stunlike_tracker.peer.channel import (
     create_offer,
 )
 from stunlike_tracker.peer.client import ClientSettings, TrackerClient, TrackerError
-from stunlike_tracker.ppsp.messages import Indication, PeerInfo, PeerMode, Response
+from stunlike_tracker.ppsp.messages import Indication, PeerInfo, PeerMode, Response, Status
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +331,7 @@ class Peer:
                 channel = await _first_channel(pending, reverse)
             except TrackerError as error:
                 await pending.close()
-                if error.status != 404:
+                if error.status != Status.NOT_FOUND:
                     raise PeerError(f"ATTACH to {peer_id} failed: {error}") from None
                 # The offer was stale: fall through to the reverse path.
             except ChannelError as error:
