@@ -133,3 +133,42 @@ async def test_twenty_clients_through_thirty_percent_loss(pki: Pki) -> None:
             await client.close()
         relay.close()
         await server.close()
+
+
+class AnswerEater(LossyRelay):
+    """No random loss: drops the first ``count`` application-data records
+    toward the client (the answers), handshake records pass."""
+
+    def __init__(self, tracker: Address, count: int) -> None:
+        super().__init__(tracker, loss=0.0, jitter=0.0, seed=0)
+        self.count = count
+
+    def _later(self, send: asyncio.DatagramTransport, data: bytes, to: Address | None) -> None:
+        if to is not None and data[:1] == b"\x17" and self.count > 0:
+            self.count -= 1
+            self.dropped += 1
+            return
+        super()._later(send, data, to)
+
+
+@pytest.mark.asyncio
+async def test_lost_connect_answers_are_retried_on_the_same_association(pki: Pki) -> None:
+    """Issue 11 item 6: every answer of the first round of 5 tries is lost.
+    The byte-identical CONNECT goes out again on the same association, the
+    tracker's response cache answers it, and no new association (which the
+    tracker would refuse for want of the token) is opened."""
+    server = await serve(pki)
+    relay = AnswerEater(server.address, count=5)
+    address = await relay.start()
+    client = TrackerClient(replace(client_settings(server, pki), tracker=address), "unlucky")
+    try:
+        response = await asyncio.wait_for(client.connect(), 30)
+        assert response.status == 200 and response.reconnect_token is not None
+        assert relay.dropped == 5
+        assert len(relay.upstreams) == 1  # one socket, one association
+        assert server.endpoint.counters["dtls-sessions-created"] == 1
+        assert (await client.join("s")).status == 200
+    finally:
+        await client.close()
+        relay.close()
+        await server.close()
