@@ -17,7 +17,11 @@ does exactly that: the incoming check proves that the path from the remote
 to us is open *now*, and our NAT has just forwarded it, so a new request on
 the reverse path crosses both NATs. The cancelled transaction is dropped
 altogether (the RFC lets it wait for a late response; the triggered check,
-sent at once to the same address, gets its own).
+sent at once to the same address, gets its own). Because of that, a pair is
+restarted at most once: when both agents' checks are in flight at the same
+time, each one's check reaches the other while its own is In-Progress, and
+restarting on every arrival would cancel both sides' checks for ever (seen
+between two relayed candidates, where both checks cross on one TURN server).
 
 :func:`install` makes aiortc create this agent for every RTCPeerConnection
 of the process; it is called once, where the peer builds its channel.
@@ -52,6 +56,7 @@ class TriggeredChecks(aioice.Connection):
         super().__init__(*args, **kwargs)
         self.triggered_restarts = 0
         self.selected_types = None
+        self._restarted: set[int] = set()  # id() of pairs already restarted once
         _AGENTS[self.local_username] = self
 
     def check_complete(self, pair: CandidatePair) -> None:
@@ -65,10 +70,11 @@ class TriggeredChecks(aioice.Connection):
         self, message: stun.Message, addr: tuple[str, int], protocol: StunProtocol
     ) -> None:
         pair = self._in_progress_pair(addr, protocol)
-        if pair is not None and pair.task is not None:
+        if pair is not None and pair.task is not None and id(pair) not in self._restarted:
             # RFC 8445 §7.3.1.4: cancel the In-Progress transaction, put the
             # pair back to Waiting; aioice's own handling below then starts
             # the triggered check at once (it starts every Waiting pair).
+            self._restarted.add(id(pair))
             pair.task.cancel()
             pair.task = None
             self.check_state(pair, CandidatePair.State.WAITING)

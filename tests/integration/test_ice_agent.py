@@ -25,7 +25,9 @@ class _Forwarder(asyncio.DatagramProtocol):
     """Forwards between agent ``a`` and agent ``b`` (each sees the other at
     the forwarder's address); drops ``a``'s first Binding request."""
 
-    def __init__(self) -> None:
+    def __init__(self, drop_first_of: tuple[str, ...] = ("a",)) -> None:
+        self.drop_first_of = drop_first_of
+        self.dropped: set[str] = set()
         self.transport: asyncio.DatagramTransport | None = None
         self.a: Addr | None = None
         self.b: Addr | None = None
@@ -44,8 +46,10 @@ class _Forwarder(asyncio.DatagramProtocol):
             message = None
         if message is not None and message.message_class == stun.Class.REQUEST:
             self.log.append((sender, message.transaction_id))
-            if sender == "a" and not self.first_dropped.is_set():
-                self.first_dropped.set()
+            if sender in self.drop_first_of and sender not in self.dropped:
+                self.dropped.add(sender)
+                if sender == "a":
+                    self.first_dropped.set()
                 return
         if target is not None:
             self.transport.sendto(data, target)
@@ -66,9 +70,13 @@ def _candidate_at(addr: Addr) -> aioice.Candidate:
     )  # fmt: skip
 
 
-async def _connect_through_forwarder(agent_class: Any) -> tuple[_Forwarder, Any]:
+async def _connect_through_forwarder(
+    agent_class: Any, drop_first_of: tuple[str, ...] = ("a",)
+) -> tuple[_Forwarder, Any, Any]:
     loop = asyncio.get_running_loop()
-    transport, fwd = await loop.create_datagram_endpoint(_Forwarder, local_addr=("127.0.0.1", 0))
+    transport, fwd = await loop.create_datagram_endpoint(
+        lambda: _Forwarder(drop_first_of), local_addr=("127.0.0.1", 0)
+    )
     fwd_addr = transport.get_extra_info("sockname")[:2]
     a = agent_class(ice_controlling=False, use_ipv6=False)
     b = agent_class(ice_controlling=True, use_ipv6=False)
@@ -90,7 +98,7 @@ async def _connect_through_forwarder(agent_class: Any) -> tuple[_Forwarder, Any]
         await asyncio.wait_for(fwd.first_dropped.wait(), 5)
         async with asyncio.timeout(10):
             await asyncio.gather(a_connect, b.connect())
-        return fwd, a
+        return fwd, a, b
     finally:
         await a.close()
         await b.close()
@@ -107,7 +115,7 @@ def _reaction_to_first_remote_check(log: list[tuple[str, bytes]]) -> tuple[bytes
 
 @pytest.mark.asyncio
 async def test_a_check_for_an_in_progress_pair_triggers_a_new_check_at_once() -> None:
-    fwd, a = await _connect_through_forwarder(TriggeredChecks)
+    fwd, a, _ = await _connect_through_forwarder(TriggeredChecks)
     after, earlier = _reaction_to_first_remote_check(fwd.log)
     # A new transaction (the triggered check), not a retransmission of the
     # dropped one: aioice retransmits with the same transaction ID.
@@ -119,6 +127,17 @@ async def test_a_check_for_an_in_progress_pair_triggers_a_new_check_at_once() ->
 async def test_plain_aioice_waits_for_its_retransmission() -> None:
     # The forwarder really drops the first check and plain aioice really
     # lacks the behaviour: its next request is the same transaction again.
-    fwd, _ = await _connect_through_forwarder(aioice.Connection)
+    fwd, _, _ = await _connect_through_forwarder(aioice.Connection)
     after, earlier = _reaction_to_first_remote_check(fwd.log)
     assert after in earlier
+
+
+@pytest.mark.asyncio
+async def test_checks_crossing_in_flight_restart_each_pair_once() -> None:
+    # Both first checks are lost, so both retransmissions cross while each
+    # side's own check is In-Progress. Restarting on every arriving check
+    # would cancel both sides' checks for ever; each pair restarts once and
+    # the agents connect.
+    _, a, b = await _connect_through_forwarder(TriggeredChecks, drop_first_of=("a", "b"))
+    assert a.triggered_restarts <= 1
+    assert b.triggered_restarts <= 1
