@@ -322,14 +322,12 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 
 def report(
     cells: dict[tuple[str, str], Cell],
-    servers: list[Server],
+    label: dict[str, str],
     extra: dict[str, Any],
     info: dict[str, str],
     args: argparse.Namespace,
     notes: list[str],
 ) -> tuple[str, dict[str, Any]]:
-    label = {s.name: s.label for s in servers}
-
     def per_cpu(shape: str, server: str) -> float | None:
         cell = cells.get((shape, server))
         return cell.median("per_cpu_second") if cell else None
@@ -472,6 +470,7 @@ def report(
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     raw = {
         "machine": info,
+        "labels": label,
         "cells": {f"{k[0]}/{k[1]}": [asdict(r) for r in c.runs] for k, c in cells.items()},
         "extra": extra,
         "targets": [list(t) for t in targets],
@@ -479,13 +478,12 @@ def report(
     return "\n".join(lines), raw
 
 
-def chart(cells: dict[tuple[str, str], Cell], servers: list[Server], path: Path) -> None:
+def chart(cells: dict[tuple[str, str], Cell], label: dict[str, str], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    label = {s.name: s.label for s in servers}
     bars: list[tuple[str, float]] = []
     for shape in SHAPES:
         for name in shape.servers:
@@ -529,6 +527,12 @@ def main() -> int:
     parser.add_argument("--core-peers", type=int, default=None)
     parser.add_argument("--sessions-for-memory", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ROOT)
+    parser.add_argument(
+        "--from-results",
+        type=Path,
+        help="rewrite the report from a results.json of an earlier run; with --core-peers, "
+        "measure the core again",
+    )
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.seconds = args.seconds or (1.5 if args.quick else 4.0)
@@ -537,6 +541,18 @@ def main() -> int:
     notes: list[str] = []
     cells: dict[tuple[str, str], Cell] = {}
     extra: dict[str, Any] = {}
+    if args.from_results is not None:
+        raw = json.loads(args.from_results.read_text())
+        for key, runs in raw["cells"].items():
+            shape, name = key.split("/")
+            cells[(shape, name)] = Cell(shape, name, [LoadResult(**run) for run in runs])
+        extra = raw["extra"]
+        if args.core_peers:
+            print(f"core: {args.core_peers:,} registered peers", flush=True)
+            extra["core"] = core_memory(args.core_peers)
+        machine_info = raw["machine"]
+        write(cells, raw["labels"], extra, machine_info, args, raw.get("notes", []))
+        return 0
     with tempfile.TemporaryDirectory() as tmp, running(Path(tmp), args.quick, notes) as servers:
         by_name = {s.name: s for s in servers}
         for round_no in range(args.rounds):
@@ -558,8 +574,20 @@ def main() -> int:
         extra["sessions_for_memory"] = memory_sessions
     print(f"core: {core_peers:,} registered peers", flush=True)
     extra["core"] = core_memory(core_peers)
-    info = machine()
-    text, raw = report(cells, servers, extra, info, args, notes)
+    write(cells, {s.name: s.label for s in servers}, extra, machine(), args, notes)
+    return 0
+
+
+def write(
+    cells: dict[tuple[str, str], Cell],
+    label: dict[str, str],
+    extra: dict[str, Any],
+    info: dict[str, str],
+    args: argparse.Namespace,
+    notes: list[str],
+) -> None:
+    text, raw = report(cells, label, extra, info, args, notes)
+    raw["notes"] = notes
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / "BENCHMARKS.md"
     # Sections other scripts maintain between their own markers are kept
@@ -575,9 +603,8 @@ def main() -> int:
     target.write_text(text.rstrip("\n") + "".join("\n\n" + k.rstrip("\n") for k in kept) + "\n")
     (args.out / "bench").mkdir(exist_ok=True)
     (args.out / "bench" / "results.json").write_text(json.dumps(raw, indent=1, default=str))
-    chart(cells, servers, args.out / "bench" / "benchmarks.png")
+    chart(cells, label, args.out / "bench" / "benchmarks.png")
     print(f"wrote {args.out / 'BENCHMARKS.md'} and {args.out / 'bench' / 'benchmarks.png'}")
-    return 0
 
 
 if __name__ == "__main__":
