@@ -136,3 +136,73 @@ async def test_openssl_s_client_handshakes_with_cookie_and_sends(tmp_path: Path)
     assert session.protocol_version == "DTLSv1.2"
     assert "Verify return code: 0 (ok)" in text
     assert "DTLSv1.2" in text
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
+@pytest.mark.asyncio
+@pytest.mark.parametrize("client_cert", [False, True])
+async def test_openssl_s_client_and_our_record_layer_both_ways(
+    tmp_path: Path, client_cert: bool
+) -> None:
+    """After s_client's first application record the session drops OpenSSL and
+    seals/opens records itself (transport/record_layer.py): s_client must read
+    what we seal, we must open what it sends next, and its close_notify."""
+    ca = certs.make_ca()
+    server_cert = certs.make_server_cert(ca)
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca.cert_pem)
+    extra: list[str] = []
+    if client_cert:
+        peer = certs.make_peer_cert(ca, "peer-s-client")
+        (tmp_path / "peer.pem").write_bytes(peer.cert_pem)
+        (tmp_path / "peer.key").write_bytes(peer.key_pem)
+        extra = ["-cert", str(tmp_path / "peer.pem"), "-key", str(tmp_path / "peer.key")]
+        ctx = DtlsServerContext(
+            server_cert.cert_pem,
+            server_cert.key_pem,
+            ca_pem=ca.cert_pem,
+            require_client_cert=True,
+            cookie_keys=CookieKeys.generate(),
+        )
+    else:
+        ctx = DtlsServerContext(
+            server_cert.cert_pem, server_cert.key_pem, cookie_keys=CookieKeys.generate()
+        )
+    loop = asyncio.get_running_loop()
+    transport, server = await loop.create_datagram_endpoint(
+        lambda: _TinyDtlsServer(ctx), local_addr=("127.0.0.1", 0)
+    )
+    port = transport.get_extra_info("sockname")[1]
+    assert OPENSSL is not None
+    proc = await asyncio.create_subprocess_exec(
+        OPENSSL, "s_client", "-dtls1_2", "-connect", f"127.0.0.1:{port}",
+        "-CAfile", str(ca_file), "-verify_return_error", *extra,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(b"first\n")
+        await proc.stdin.drain()
+        assert await asyncio.wait_for(server.messages.get(), timeout=10) == b"first\n"
+        (session,) = server.sessions.values()
+        assert session.record_layer_active
+        if client_cert:
+            assert session.peer_certificate_peer_id == "peer-s-client"
+        session.send(b"sealed by our record layer\n")
+        server._flush(session)
+        proc.stdin.write(b"second\n")
+        await proc.stdin.drain()
+        assert await asyncio.wait_for(server.messages.get(), timeout=10) == b"second\n"
+        proc.stdin.close()
+        await asyncio.wait_for(server.peer_closed.wait(), timeout=10)
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout=10)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        server.close()
+    assert b"sealed by our record layer" in output
+    assert session.closed and session.error is None
+    assert session.dropped_records == 0
