@@ -408,11 +408,11 @@ class Tracker:
         last swarm) and nothing else renews it (SPEC §3), so a peer that
         never joins is retired after ``init_timeout`` whatever it sends."""
         if record.memberships:
-            return replace(record, deadline=now + self.config.track_timeout)
+            return record.with_deadline(now + self.config.track_timeout)
         return record
 
     def _start_init_timer(self, record: PeerRecord, now: float) -> PeerRecord:
-        return replace(record, deadline=now + self.config.init_timeout)
+        return record.with_deadline(now + self.config.init_timeout)
 
     def _live_peer(self, peer_id: str, now: float) -> tuple[PeerRecord | None, list[Effect]]:
         """The peer's registration if its timer has not run out; an expired
