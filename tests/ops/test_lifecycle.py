@@ -63,6 +63,7 @@ async def test_sighup_reloads_allow_list_turn_secret_and_certificate_keeping_ses
 
         changes["tracker"]["allowed_swarms"] = '["films", "music"]'
         changes["turn"]["secrets"] = '["second-secret", "first-secret"]'
+        changes["budgets"] = {"address_sessions": "2"}
         changes["server"] = {
             "certificate": f'"{tmp_path / "t2.pem"}"',
             "private_key": f'"{tmp_path / "t2.key"}"',
@@ -90,11 +91,20 @@ async def test_sighup_reloads_allow_list_turn_secret_and_certificate_keeping_ses
             ),
             "newcomer",
         )
+        crowd = TrackerClient(fresh.settings, "crowd")
         try:
             (turn,) = (await fresh.connect()).turn_servers
             assert turn.credential == _turn_password(b"second-secret", turn.username)
+            # The new budget: two associations from 127.0.0.1 (steady, newcomer).
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(crowd.connect(), 1.0)
+            budget_drops = _metric(
+                tracker, "stunlike_dropped_datagrams_total", reason="budget-address-sessions"
+            )
+            assert budget_drops >= 1
         finally:
             await fresh.close()
+            await crowd.close()
     finally:
         await peer.close()
         assert tracker.stop() == 0
