@@ -31,7 +31,7 @@ from stunlike_tracker.config import (
     tracker_config,
 )
 from stunlike_tracker.server.app import RunningServer, ServerSettings, start_server
-from stunlike_tracker.server.workers import COOKIE_SECRET_ENV, check_store_url
+from stunlike_tracker.server.workers import COOKIE_SECRET_ENV, WORKER_INDEX_ENV, check_store_url
 
 log = logging.getLogger("stunlike_tracker.service")
 
@@ -161,10 +161,10 @@ class Node:
         ]
         if fixed:
             log.warning("reload: [server] %s change only on restart", ", ".join(fixed))
+        logs.configure(settings.logging.format, settings.logging.level)
         self.running.reload(replace(fresh, mutual=self.settings.server.mutual))
         self.running.endpoint.counters["config-reloads"] += 1
         self.settings = settings
-        logs.configure(settings.logging.format, settings.logging.level)
         log.info("reloaded certificates, allow-list, limits and TURN secrets")
 
     async def drain_and_stop(self) -> None:
@@ -226,6 +226,9 @@ async def _start_http(node: Node) -> None:
     listen = node.settings.http.listen
     assert listen is not None
     host, port = parse_listen(listen)
+    worker = int(os.environ.get(WORKER_INDEX_ENV, "0"))
+    if port != 0:
+        port += worker  # serve --workers: each worker's counters on a port of its own
     node.http = await start_http(
         node.running, host, port, recent_introductions=node.settings.http.recent_introductions
     )

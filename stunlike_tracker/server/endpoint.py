@@ -122,6 +122,8 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self.latency = LatencyHistograms()
         self.draining = False
         self.started_at = self.wall()
+        # Whether per-request debug lines are wanted, asked once (and on reload).
+        self.debug_log = log.isEnabledFor(logging.DEBUG)
         # SPEC §8 per-source budgets, asked before any decryption or parsing.
         self.budgets = Budgets(budgets, self.drops)
         self._transport: asyncio.DatagramTransport | None = None
@@ -192,6 +194,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self.tracker.reconfigure(config)
         self.limits = limits
         self.sessions.max_sessions = limits.max_sessions
+        self.debug_log = log.isEnabledFor(logging.DEBUG)
 
     def drain(self) -> None:
         """SIGTERM: no new handshakes; pending ATTACHes are answered 503."""
@@ -319,7 +322,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                 started = time.perf_counter()
                 effects += tracker.handle_datagram(message, entry.core_session, self.wall())
                 self.latency.observe(tracker.last_method, time.perf_counter() - started)
-                if log.isEnabledFor(logging.DEBUG):
+                if self.debug_log:
                     log.debug(
                         "request %s",
                         tracker.last_method,

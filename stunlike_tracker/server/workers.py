@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 from stunlike_tracker.config import ConfigError
 
 COOKIE_SECRET_ENV = "STUNLIKE_TRACKER_COOKIE_SECRET"  # noqa: S105 - a variable name
+# Worker I serves HTTP (metrics, status page) on the configured port + I.
+WORKER_INDEX_ENV = "STUNLIKE_TRACKER_WORKER_INDEX"
 SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 # A worker restarting more often than this is not restarted again.
 MAX_RESTARTS = 5
@@ -98,6 +100,7 @@ async def _supervise(count: int, command: list[str], env: dict[str, str]) -> int
     running: dict[int, asyncio.subprocess.Process] = {}
     announced = False
     failed = False
+    http_lines: set[str] = set()
 
     async def worker(index: int) -> None:
         nonlocal announced, failed
@@ -111,18 +114,21 @@ async def _supervise(count: int, command: list[str], env: dict[str, str]) -> int
                 stop.set()
                 return
             process = await asyncio.create_subprocess_exec(
-                *command, stdout=asyncio.subprocess.PIPE, env=env
+                *command, stdout=asyncio.subprocess.PIPE, env={**env, WORKER_INDEX_ENV: str(index)}
             )
             running[index] = process
             print(f"worker {index} pid {process.pid}", flush=True)
             assert process.stdout is not None
             async for raw in process.stdout:
                 line = raw.decode(errors="replace").rstrip()
-                if line.startswith("listening "):
+                if line.startswith("listening udp "):
                     if not announced:
                         announced = True
                         print(line, flush=True)
                     print(f"worker {index} ready", flush=True)
+                elif line.startswith("listening http ") and line not in http_lines:
+                    http_lines.add(line)  # one per worker, on its own port
+                    print(line, flush=True)
             code = await process.wait()
             if not stop.is_set():
                 print(
