@@ -46,6 +46,21 @@ def test_operations_md_config_reference_is_current() -> None:
     assert reference == render_config(), "regenerate it: python3 -m tests.ops.test_docs"
 
 
+def test_the_deploy_files_are_valid() -> None:
+    from stunlike_tracker.cli import build_parser
+    from stunlike_tracker.config import build_settings, read_file
+
+    settings = build_settings(read_file(ROOT / "deploy" / "tracker.toml"))
+    assert settings.http.listen == "127.0.0.1:9478"
+    unit = (ROOT / "deploy" / "stunlike-tracker.service").read_text()
+    (exec_start,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    command = exec_start.removeprefix("ExecStart=").split()
+    assert command[0].endswith("/stunlike-tracker")
+    args = build_parser().parse_args(command[1:])
+    assert args.command == "serve" and args.config is not None
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
+
+
 def regenerate_config_reference() -> None:
     path = ROOT / "docs" / "OPERATIONS.md"
     text = path.read_text()
