@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -13,13 +12,17 @@ from stunlike_tracker.ppsp import encode_request, parse_response_untrusted
 from stunlike_tracker.ppsp.messages import Method, Request
 from stunlike_tracker.server.app import RunningServer, ServerSettings, start_server
 from stunlike_tracker.server.budgets import BudgetLimits
+from stunlike_tracker.server.clock import ManualClock
 from stunlike_tracker.server.endpoint import EndpointLimits
 from tests.integration.hostile import RawPeer
 from tests.integration.support import Pki
 
 
 async def _serve(
-    pki: Pki, budgets: BudgetLimits, limits: EndpointLimits | None = None
+    pki: Pki,
+    budgets: BudgetLimits,
+    limits: EndpointLimits | None = None,
+    clock: ManualClock | None = None,
 ) -> RunningServer:
     settings = ServerSettings(
         cert_pem=pki.server.cert_pem,
@@ -30,39 +33,26 @@ async def _serve(
         limits=limits or EndpointLimits(),
         budgets=budgets,
     )
-    return await start_server(settings)
-
-
-async def _until(condition: Callable[[], bool], within: float) -> bool:
-    """Poll a condition that a timer makes true (eviction), bounded."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + within
-    while loop.time() < end:
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return condition()
+    return await start_server(settings, clock=clock)
 
 
 @pytest.mark.asyncio
 async def test_junk_records_do_not_keep_an_idle_association_alive(pki: Pki) -> None:
+    clock = ManualClock()
     limits = EndpointLimits(idle_timeout=0.6, eviction_interval=0.1, tick=0.05)
-    server = await _serve(pki, BudgetLimits(), limits)
+    server = await _serve(pki, BudgetLimits(), limits, clock)
     junk = await RawPeer.open(server.address, pki.ca.cert_pem)
     alive = await RawPeer.open(server.address, pki.ca.cert_pem)
     try:
         assert await junk.handshake() and await alive.handshake()
         assert len(server.endpoint.sessions) == 2
-        loop = asyncio.get_running_loop()
-        end = loop.time() + 1.5
-        n = 0
-        while loop.time() < end:
+        for n in range(15):  # 1.5 s of the tracker's time, 0.1 s a step
             junk.send_raw(b"\x17")  # one byte that looks like application data
             # An authenticated request (a CONNECT, then refused repeats) keeps
-            # the other association alive.
+            # the other association alive; its answer says both were read.
             alive.send(encode_request(Request(Method.CONNECT, "alive", f"t{n}")))
-            n += 1
-            await asyncio.sleep(0.1)
+            await asyncio.wait_for(alive.inbox.get(), 5)
+            clock.advance(0.1)
         assert junk.local_address not in server.endpoint.sessions.by_address
         assert alive.local_address in server.endpoint.sessions.by_address
     finally:
@@ -129,8 +119,9 @@ async def test_a_flooding_association_is_throttled_before_decryption(pki: Pki) -
 async def test_unfinished_handshakes_hold_memory_for_the_half_open_timeout_only(
     pki: Pki,
 ) -> None:
+    clock = ManualClock()
     budgets = BudgetLimits(half_open_timeout=0.3)
-    server = await _serve(pki, budgets, EndpointLimits(tick=0.05))
+    server = await _serve(pki, budgets, EndpointLimits(tick=0.05), clock)
     stalled = await RawPeer.open(server.address, pki.ca.cert_pem)
     try:
         # Send the ClientHello, answer the cookie, then go silent.
@@ -141,8 +132,12 @@ async def test_unfinished_handshakes_hold_memory_for_the_half_open_timeout_only(
         stalled.session.feed(verify, 0.0)
         for d in stalled.session.datagrams_to_send():
             stalled.send_raw(d)
-        assert await _until(lambda: server.endpoint.budgets.half_open == 1, 5)
-        assert await _until(lambda: len(server.endpoint.sessions) == 0, 5)
+        await asyncio.wait_for(stalled.inbox.get(), 5)  # the server's flight: it is half open
+        assert server.endpoint.budgets.half_open == 1
+        clock.advance(0.2)
+        assert len(server.endpoint.sessions) == 1  # not before its time
+        clock.advance(0.3)
+        assert len(server.endpoint.sessions) == 0
         assert server.endpoint.budgets.half_open == 0
         assert server.endpoint.drops["budget-half-open-timeout"] == 1
     finally:
