@@ -321,6 +321,12 @@ async def run(seconds: float, tree: Path | None, attacks: list[str]) -> list[dic
                 await c.join("bench", PeerMode.SEED)
             await leech.join("bench", peer_num=PeerNum(0))
             for kind in attacks:
+                # A half-open flood fills the global half-open cap until its
+                # handshakes time out; the next attacker needs a handshake of
+                # its own, so each attack starts once they have (bounded).
+                settle = time.monotonic() + 20
+                while server.stats()["half_open"] and time.monotonic() < settle:
+                    await asyncio.sleep(0.5)
                 idle, idle_failures = await _honest_finds(leech, seconds)
                 before = server.stats()
                 proc = await asyncio.create_subprocess_exec(
