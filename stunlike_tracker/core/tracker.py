@@ -228,6 +228,16 @@ class Tracker:
     # ------------------------------------------------------------------
     # entry points
     # ------------------------------------------------------------------
+    def answer_overloaded(self, data: bytes, session: Session) -> list[Effect]:
+        """``503 Rate Limited`` for a request the server's per-association
+        budget refused (PROTOCOL.md §8): parsed for its TransactionID, never
+        executed nor cached, so a retransmission later is served."""
+        try:
+            request = parse_request_untrusted(data, max_size=self.config.max_request_size)
+        except PpspError:
+            return []
+        return self._reply(session, request, Reason.RATE_LIMITED)
+
     def handle_datagram(self, data: bytes, session: Session, now: float) -> list[Effect]:
         try:
             request = parse_request_untrusted(data, max_size=self.config.max_request_size)

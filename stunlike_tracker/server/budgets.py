@@ -90,6 +90,13 @@ class BudgetLimits:
     ban_duration: float = field(
         default=60.0, metadata=_doc("seconds a banned source is ignored (DTLS only)")
     )
+    overloaded_answers: float = field(
+        default=1.0,
+        metadata=_doc(
+            "503s per second an association over its budget still gets (the rest "
+            "of its datagrams are dropped before decryption)"
+        ),
+    )
     ipv6_prefix: int = field(
         default=64, metadata=_doc("IPv6 sources sharing this prefix length share one budget")
     )
@@ -158,13 +165,14 @@ class _Source:
 class _Held:
     """One association's budget: its bucket and the source it counts against."""
 
-    __slots__ = ("bucket", "half_open", "key", "source")
+    __slots__ = ("bucket", "half_open", "key", "notices", "source")
 
     def __init__(self, bucket: _Bucket, key: str, source: _Source) -> None:
         self.bucket = bucket
         self.key = key
         self.source = source
         self.half_open = True
+        self.notices = _Bucket(1.0, bucket.stamp)
 
 
 class Budgets:
@@ -197,6 +205,13 @@ class Budgets:
         if not held.bucket.take(limits.session_rate, limits.session_burst, now):
             return self._strike(source, key, Verdict.SESSION_RATE, now)
         return None
+
+    def may_answer_overloaded(self, address: Address, now: float) -> bool:
+        """After ``SESSION_RATE``: may this association still get a 503 for
+        the refused datagram (at most ``overloaded_answers`` per second)?"""
+        held = self._sessions.get(address)
+        rate = self.limits.overloaded_answers
+        return held is not None and rate > 0 and held.notices.take(rate, 1.0, now)
 
     def admit_session(self, address: Address, now: float) -> Verdict | None:
         """A new association whose cookie checked out: None to allocate it

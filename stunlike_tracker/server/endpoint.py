@@ -31,7 +31,7 @@ from stunlike_tracker.core.effects import (
     Transmit,
 )
 from stunlike_tracker.core.tracker import Tracker
-from stunlike_tracker.server.budgets import BudgetLimits, Budgets
+from stunlike_tracker.server.budgets import BudgetLimits, Budgets, Verdict
 from stunlike_tracker.server.clock import Clock, SystemClock, TimerHandle
 from stunlike_tracker.server.latency import LatencyHistograms
 from stunlike_tracker.server.sessions import Address, SessionEntry, SessionTable
@@ -221,8 +221,18 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             return
         now = self.now()
         entry = self.sessions.by_address.get(address)
-        if entry is not None and self.budgets.admit_datagram(address, now) is not None:
-            return  # over budget: dropped before decryption (counted by reason)
+        if entry is not None:
+            verdict = self.budgets.admit_datagram(address, now)
+            if verdict is not None:
+                # Over budget: dropped before decryption (counted by reason);
+                # an association over its own rate gets a bounded few 503s.
+                if (
+                    verdict is Verdict.SESSION_RATE
+                    and entry.core_session is not None
+                    and self.budgets.may_answer_overloaded(address, now)
+                ):
+                    self._answer_overloaded(entry, data, now)
+                return
         if entry is not None and entry.dtls.handshake_complete and _is_client_hello(data):
             if data[_RECORD_HEADER:] == entry.opening_hello:
                 # A delayed or retransmitted copy of the hello that opened this
@@ -248,6 +258,18 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         else:
             entry.dtls.feed(data, now)
         self._after_io(entry, now)
+
+    def _answer_overloaded(self, entry: SessionEntry, data: bytes, now: float) -> None:
+        session = entry.core_session
+        assert session is not None
+        entry.dtls.feed(data, now)
+        effects: list[Effect] = []
+        for message in entry.dtls.receive():
+            entry.last_activity = now
+            self.counters["budget-overloaded-answers"] += 1
+            effects += self.tracker.answer_overloaded(message, session)
+        self._flush(entry)
+        self._apply(effects)
 
     def _new_session(
         self, data: bytes, address: Address, now: float, replacing: SessionEntry | None = None

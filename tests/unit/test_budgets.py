@@ -77,6 +77,21 @@ def test_session_bucket_drops_a_flood_and_refills() -> None:
     assert b.admit_datagram(("198.51.100.7", 2), 0.0) is None
 
 
+def test_an_association_over_budget_hears_503_once_a_second() -> None:
+    b = Budgets(BudgetLimits(session_rate=1, session_burst=1, ban_strikes=1000))
+    a = ("198.51.100.7", 1)
+    b.session_opened(a, 0.0)
+    assert b.admit_datagram(a, 0.0) is None
+    assert b.admit_datagram(a, 0.0) is Verdict.SESSION_RATE
+    answered = [b.may_answer_overloaded(a, 0.0) for _ in range(10)]
+    assert answered == [True] + [False] * 9
+    assert b.may_answer_overloaded(a, 1.0)
+    assert not b.may_answer_overloaded(("198.51.100.9", 1), 1.0)  # no association
+    quiet = Budgets(BudgetLimits(overloaded_answers=0))
+    quiet.session_opened(a, 0.0)
+    assert not quiet.may_answer_overloaded(a, 0.0)
+
+
 def test_source_bucket_spans_its_associations() -> None:
     limits = BudgetLimits(address_rate=10, address_burst=30, session_burst=1000, ban_strikes=1000)
     b = Budgets(limits)

@@ -107,7 +107,9 @@ async def test_a_flooding_association_is_throttled_before_decryption(pki: Pki) -
         decrypted = server.endpoint.counters["ppsp-requests"] - before
         # At most the burst plus what the rate refilled meanwhile; the rest
         # (of what the kernel did not drop itself) dropped before decryption.
-        assert decrypted <= 100 + 50 * 5 + 1
+        assert decrypted <= 100 + 50 * 5 + 8
+        # A refused association still hears 503 now and then (1/s), no more.
+        assert 1 <= server.endpoint.counters["budget-overloaded-answers"] <= 8
         assert server.endpoint.drops["budget-session-rate"] >= 300
     finally:
         flooder.close()
