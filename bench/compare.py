@@ -394,10 +394,10 @@ def report(
         "**per CPU-second** = responses / server CPU-seconds, the figure that does not "
         "depend on how busy the shared machine was. Each cell is the median over rounds. "
         "The tracker runs with the per-peer rate limit off (one session sends request after "
-        "request) and LAN mode. PPSP sessions keep one request outstanding (SPEC §4); "
+        "request) and LAN mode. PPSP sessions keep one request outstanding (PROTOCOL §4); "
         'STUN/UDP/BEP 15 sockets keep several. "echo" in the targets is the uvloop UDP echo '
         "(300 B); the FIND swarm's SEEDs join with one ICE offer each, which the first FINDs "
-        "consume (SPEC §6: an offer goes to one requester), so steady-state FIND answers list "
+        "consume (PROTOCOL §6: an offer goes to one requester), so steady-state FIND answers list "
         "addresses, 3 peers per 1,200-byte part (4 datagrams per FIND).",
         "",
         "## Results",

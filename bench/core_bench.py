@@ -1,4 +1,4 @@
-"""Tracker core throughput, and FIND cost against swarm size (SPEC §3: peer
+"""Tracker core throughput, and FIND cost against swarm size (PROTOCOL §3: peer
 selection must cost O(returned peers), whatever the swarm size).
 
 Run: python3 bench/core_bench.py [--sizes 100,10000,100000] [--finds 5000]

@@ -7,8 +7,8 @@ reports the best of ``--repeat`` loops (the run least disturbed by the rest
 of the machine) as µs per call. No sockets, no tracker core: the encoder and
 the parser alone.
 
-* FIND responses as the tracker sends them (SPEC §4): 10 and 30 peers, each
-  with a REFLEXIVE address and an ICE offer of 2 HOST candidates (SPEC §6),
+* FIND responses as the tracker sends them (PROTOCOL §4): 10 and 30 peers, each
+  with a REFLEXIVE address and an ICE offer of 2 HOST candidates (PROTOCOL §6),
   through ``encode_response_datagrams`` with the default 1,200-byte budget
   (a peer with its offer is about 580 bytes, so 10 such peers take 10
   datagrams and 30 take 30: the split itself is exercised);

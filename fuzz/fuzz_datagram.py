@@ -1,9 +1,9 @@
 """Coverage-guided fuzzing of the tracker port's datagram path before any
 session exists: the RFC 7983 demux, the per-source budgets, the STUN
-responder and the stateless DTLS ClientHello/cookie check (SPEC §1, §8).
+responder and the stateless DTLS ClientHello/cookie check (PROTOCOL §1, §8).
 
 Properties: nothing raises; nothing answers an unverified address with
-more bytes than it sent, except STUN (at most twice, SPEC §5); no
+more bytes than it sent, except STUN (at most twice, PROTOCOL §5); no
 per-address state is created for a source without an association.
 """
 

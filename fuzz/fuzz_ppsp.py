@@ -2,7 +2,7 @@
 
 Properties: the decoder raises only ``PpspError``; the core, fed the same
 bytes as a request on an established session, never raises and never
-answers 500 (an internal error is a bug, SPEC §2).
+answers 500 (an internal error is a bug, PROTOCOL §2).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Properties: the decoder raises only ``StunError``; the responder never
 raises, and never answers with more than twice the request (a bare 20-byte
-request from IPv6 excepted, SPEC §5).
+request from IPv6 excepted, PROTOCOL §5).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ signatures unless RSA is asked for).  Two layers:
   ``certs/`` directory used for manual runs.  Private keys are written with
   mode 0600.
 
-Peer identity (SPEC §8, mutual DTLS mode)
+Peer identity (PROTOCOL §8, mutual DTLS mode)
 -----------------------------------------
 A peer certificate names its Peer-ID twice:
 
@@ -22,7 +22,7 @@ A peer certificate names its Peer-ID twice:
 :func:`peer_id_from_certificate` prefers the URI; when only a CN is present it
 uses the CN.  If the certificate carries several ``ppsp:peer:`` URIs naming
 different Peer-IDs, or a URI and a CN that disagree, it names nobody (None).
-A Peer-ID is 1..64 characters in 0x21..0x7E (SPEC §2.1, "printable ASCII";
+A Peer-ID is 1..64 characters in 0x21..0x7E (PROTOCOL §2.1, "printable ASCII";
 space is excluded so that an identity never depends on whitespace handling).
 """
 

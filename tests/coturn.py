@@ -1,7 +1,7 @@
 """Run a real coturn (Debian ``turnserver``) on loopback for tests.
 
 ``running_coturn(workdir)`` starts it on a free UDP port with a free relay
-port range and TURN REST shared-secret auth (SPEC §7), and returns once
+port range and TURN REST shared-secret auth (PROTOCOL §7), and returns once
 coturn's log says it is ready (never by sleeping). A thread drains the log
 so the pipe never fills; its tail goes into error messages.
 
@@ -57,7 +57,7 @@ class Coturn:
         return f"turn:{self.host}:{self.port}?transport=udp"
 
     def credentials(self, peer_id: str, *, ttl: int = 600) -> tuple[str, str]:
-        """TURN REST credentials, by the tracker's own formula (SPEC §7)."""
+        """TURN REST credentials, by the tracker's own formula (PROTOCOL §7)."""
         return turn_credentials(self.secret.encode(), peer_id, int(time.time()) + ttl)
 
     def turn_server(self, peer_id: str, *, ttl: int = 600) -> TurnServer:

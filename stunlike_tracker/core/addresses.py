@@ -1,5 +1,5 @@
-"""Addresses the tracker reports: types and priorities (SPEC §2.1); hygiene
-is ``ice.candidates`` (SPEC §8)."""
+"""Addresses the tracker reports: types and priorities (PROTOCOL §2.1); hygiene
+is ``ice.candidates`` (PROTOCOL §8)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from stunlike_tracker.ppsp.messages import AddressType, NatAbility, PeerAddress
 
 # Addresses that mean nothing outside the peer's own network: RFC 1918,
 # RFC 6598 shared (carrier-grade NAT) space, IPv6 unique-local, plus
-# loopback and link-local (SPEC §8: kept only in lab/LAN mode).
+# loopback and link-local (PROTOCOL §8: kept only in lab/LAN mode).
 _LOCAL_NETWORKS = tuple(
     ipaddress.ip_network(n)
     for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 )
 
-# What a peer may assert about its own addresses (SPEC §8: only the
+# What a peer may assert about its own addresses (PROTOCOL §8: only the
 # tracker asserts REFLEXIVE, from the datagram source).
 SELF_ASSERTED_TYPES = frozenset({AddressType.HOST, AddressType.RELAYED})
 
@@ -112,10 +112,10 @@ def host_addresses(
 ) -> tuple[PeerAddress, ...]:
     """A CONNECT's own addresses, validated, typed and prioritised.
 
-    SPEC §8: a peer's own addresses are HOST or RELAYED (a claimed REFLEXIVE
+    PROTOCOL §8: a peer's own addresses are HOST or RELAYED (a claimed REFLEXIVE
     or PROXY address is dropped: only the tracker asserts REFLEXIVE); no
     unspecified, multicast or tracker address; private and loopback ones
-    only in LAN mode. SPEC §2.1: every kept address has a type and a priority.
+    only in LAN mode. PROTOCOL §2.1: every kept address has a type and a priority.
     """
     kept = []
     for address in claimed:
@@ -148,7 +148,7 @@ def nat_class(
     declared: tuple[PeerAddress, ...],
     offered: tuple[PeerAddress, ...] = (),
 ) -> NatAbility:
-    """The ``abilityNAT`` class a peer matches (SPEC §2.1 PeerNum preferences).
+    """The ``abilityNAT`` class a peer matches (PROTOCOL §2.1 PeerNum preferences).
 
     ``declared`` are the CONNECT's addresses as claimed (before hygiene),
     ``offered`` the candidates of its ICE offers. NoNAT: a HOST address is

@@ -1,4 +1,4 @@
-"""ATTACH introductions in flight (SPEC §6).
+"""ATTACH introductions in flight (PROTOCOL §6).
 
 An ATTACH from A toward B becomes an Indication sent over B's session and
 resent until B's ATTACH_ACK, or until the give-up time when A gets 503. This
@@ -32,7 +32,7 @@ class PendingAttach:
     started_at: float
     next_resend_at: float
     resends_done: int = 0
-    # XML bytes per datagram on the path to the requester (SPEC §4).
+    # XML bytes per datagram on the path to the requester (PROTOCOL §4).
     requester_budget: int = 1200
 
     def deadline(self, timeout: float) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class TurnConfig:
-    """TURN REST credentials for a coturn relay (SPEC §7).
+    """TURN REST credentials for a coturn relay (PROTOCOL §7).
 
     ``secrets[0]`` signs new credentials; the relay should accept every
     secret in the list while they rotate.
@@ -49,7 +49,7 @@ class TrackerConfig:
     datagram_budget: int = field(
         default=1200, metadata=_doc("bytes of XML per response datagram (multi-part beyond)")
     )
-    # SPEC §4: over IPv6 the whole datagram, DTLS record included, fits the
+    # PROTOCOL §4: over IPv6 the whole datagram, DTLS record included, fits the
     # 1,232-byte UDP payload of IPv6's minimum MTU: 1,232 - 40 of DTLS.
     ipv6_datagram_budget: int = field(
         default=1192, metadata=_doc("bytes of XML per response datagram to an IPv6 peer")
@@ -79,7 +79,7 @@ class TrackerConfig:
     allowed_swarms: frozenset[str] | None = field(
         default=None, metadata=_doc("closed tracker: the only SwarmIDs accepted; unset: any")
     )
-    # Lab/LAN mode keeps loopback and private candidates (SPEC §8).
+    # Lab/LAN mode keeps loopback and private candidates (PROTOCOL §8).
     lan_mode: bool = field(
         default=False, metadata=_doc("lab/LAN mode: keep loopback and private candidates")
     )
@@ -87,14 +87,14 @@ class TrackerConfig:
     identity_mode: str = field(
         default="open", metadata=_doc("open or mutual (set from [server] mutual)")
     )
-    # ATTACH indication resend intervals and give-up time (SPEC §6).
+    # ATTACH indication resend intervals and give-up time (PROTOCOL §6).
     attach_resend_intervals: tuple[float, ...] = field(
         default=(0.5, 1.0, 2.0), metadata=_doc("ATTACH indication resend intervals, seconds")
     )
     attach_timeout: float = field(
         default=5.0, metadata=_doc("ATTACH gives up (503) after this many seconds")
     )
-    # SPEC §8 per-peer rate limit: requests per second and burst; 0 disables.
+    # PROTOCOL §8 per-peer rate limit: requests per second and burst; 0 disables.
     peer_rate: float = field(
         default=20.0, metadata=_doc("requests per second per DTLS association; 0: no limit")
     )

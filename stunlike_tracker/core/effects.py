@@ -31,7 +31,7 @@ class Transmit:
 
 @dataclass(frozen=True, slots=True)
 class PeerExpired:
-    """A peer's timer fired; it left every swarm (SPEC §3)."""
+    """A peer's timer fired; it left every swarm (PROTOCOL §3)."""
 
     peer_id: str
     session_id: str
@@ -40,7 +40,7 @@ class PeerExpired:
 @dataclass(frozen=True, slots=True)
 class AckRelayed:
     """An ATTACH_ACK for an ATTACH taken on ``node_id``: that node finishes
-    the introduction (``Tracker.on_remote_ack``; SPEC §9)."""
+    the introduction (``Tracker.on_remote_ack``; PROTOCOL §9)."""
 
     node_id: str
     indication_id: str

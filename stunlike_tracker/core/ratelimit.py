@@ -1,4 +1,4 @@
-"""Per-key token buckets for SPEC §8 rate limits (503 TEMPORARILY OVERLOADED)."""
+"""Per-key token buckets for PROTOCOL §8 rate limits (503 TEMPORARILY OVERLOADED)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Peer lists for JOIN/FIND (SPEC §3 "Peer lists").
+"""Peer lists for JOIN/FIND (PROTOCOL §3 "Peer lists").
 
 Cost is O(peers returned): we sample a bounded number of members from the
 swarm's SEED and LEECH sets (the store samples in O(k)), drop the requester
@@ -18,7 +18,7 @@ from stunlike_tracker.store.records import Membership, PeerRecord
 
 # How many members to sample per wanted peer when preferences need ranking.
 _OVERSAMPLE = 3
-# ... and when one source crowds the first sample (SPEC §8 Sybil limit).
+# ... and when one source crowds the first sample (PROTOCOL §8 Sybil limit).
 _CROWDED_OVERSAMPLE = 9
 # Chunk ranges of one request that rank peers (bounds the ranking work).
 MAX_CHUNK_RANGES = 16
@@ -82,9 +82,9 @@ def select_peers(
 ) -> list[tuple[PeerRecord, Membership]]:
     """Up to ``want`` live members of the swarm, best first. A member whose
     timer has run out (``deadline <= now``) is never listed, even before
-    the timer tick has retired it (SPEC §3). With ``per_source``, one source
+    the timer tick has retired it (PROTOCOL §3). With ``per_source``, one source
     address (IP, IPv6 /64) fills at most that many places while the sample
-    holds peers of other sources (SPEC §8 Sybil limit); a sample crowded by
+    holds peers of other sources (PROTOCOL §8 Sybil limit); a sample crowded by
     one source is drawn once more, larger, to find the others."""
     if want <= 0:
         return []

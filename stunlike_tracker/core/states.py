@@ -1,4 +1,4 @@
-"""The per-peer state machine as a table (SPEC §3; h11-style).
+"""The per-peer state machine as a table (PROTOCOL §3; h11-style).
 
 A Peer-ID is UNKNOWN (no registration), REGISTERED (connected, in no swarm,
 init timer) or TRACKING (in at least one swarm, track timer). This table says

@@ -1,4 +1,4 @@
-"""Sybil limits (SPEC §8): how many Peer-IDs one DTLS association and one
+"""Sybil limits (PROTOCOL §8): how many Peer-IDs one DTLS association and one
 source address may hold, and how much of a peer list one source may fill.
 
 Node-local and pure. A DTLS association lives on one node, so the count per

@@ -1,4 +1,4 @@
-"""The tracker core: PPSP requests in, effects out (SPEC §3, §4, §6).
+"""The tracker core: PPSP requests in, effects out (PROTOCOL §3, §4, §6).
 
 Theory of operation
 -------------------
@@ -9,7 +9,7 @@ fires peer timers, resends ATTACH indications and purges the store;
 or touches a socket: the server owns both. All state lives in the store,
 except ATTACH indications in flight (node-local, see ``attach``).
 
-Order of checks for a request (SPEC §4, §8):
+Order of checks for a request (PROTOCOL §4, §8):
 1. mutual mode: the certificate's Peer-ID must be the request's (401);
 2. the response cache, bound to the session that asked: same TransactionID
    and bytes → the cached datagrams again (nothing re-executed; an ATTACH
@@ -154,10 +154,10 @@ def _least_needed(candidates: tuple[PeerAddress, ...]) -> PeerAddress:
 
 
 def _typed_candidates(offer: IceOffer, config: TrackerConfig) -> IceOffer:
-    """SPEC §2.1: every address in a response carries a type and a priority.
+    """PROTOCOL §2.1: every address in a response carries a type and a priority.
     An offer candidate without a type is a HOST one, one without a priority
     gets its type's RFC 8445 priority; candidates naming the tracker itself
-    are dropped (SPEC §8)."""
+    are dropped (PROTOCOL §8)."""
     typed = []
     changed = False
     for c in offer.candidates:
@@ -196,7 +196,7 @@ class Tracker:
         self.attaches = PendingAttaches(
             self.config.attach_resend_intervals, self.config.attach_timeout
         )
-        # SPEC §8 Sybil limits: Peer-IDs per association and per source (node-local).
+        # PROTOCOL §8 Sybil limits: Peer-IDs per association and per source (node-local).
         self.registrations = RegistrationIndex()
         # Plain counters read by the metrics exporter at scrape time: answers
         # by (request, status), cache replays, the last request's method and
@@ -206,7 +206,7 @@ class Tracker:
         self.last_method = ""
         self.last_peer_id = ""
         self.recent_introductions: deque[Introduction] = deque(maxlen=50)
-        # SIGTERM: no new introductions (SPEC §6 answers them 503).
+        # SIGTERM: no new introductions (PROTOCOL §6 answers them 503).
         self.draining = False
 
     def reconfigure(self, config: TrackerConfig) -> None:
@@ -253,7 +253,7 @@ class Tracker:
         self.last_peer_id = request.peer_id
         try:
             return self.handle_request(request, data, session, now)
-        except Exception:  # a bug or a store failure: 500, never details (SPEC §2)
+        except Exception:  # a bug or a store failure: 500, never details (PROTOCOL §2)
             reply = self._reply(session, request, Reason.INTERNAL_ERROR)
             return [*reply, RequestDropped("internal-error", traceback.format_exc())]
 
@@ -274,13 +274,13 @@ class Tracker:
             self.replays += 1
             return [Transmit(session.session_id, cached.datagrams, session.node_id)]
 
-        # SPEC §8 per-peer rate limit, counted per DTLS association (a peer
+        # PROTOCOL §8 per-peer rate limit, counted per DTLS association (a peer
         # talks over one): keyed by the claimed Peer-ID, anyone could spend
         # another peer's budget. Not cached, so a later retry can pass.
         if not self.rate_limiter.allow(session.session_id, now):
             return self._reply(session, request, Reason.RATE_LIMITED)
 
-        # SPEC §3: a peer whose timer has run out is gone, whether or not the
+        # PROTOCOL §3: a peer whose timer has run out is gone, whether or not the
         # tick has retired it yet: retire it now, then serve the request as
         # one from an unknown peer.
         record, expired = self._live_peer(request.peer_id, now)
@@ -353,7 +353,7 @@ class Tracker:
         return [Transmit(session.session_id, (data,), session.node_id)]
 
     def _budget(self, session: Session) -> int:
-        """XML bytes per datagram on the path to ``session`` (SPEC §4)."""
+        """XML bytes per datagram on the path to ``session`` (PROTOCOL §4)."""
         if is_ipv6_path(session.address):
             return min(self.config.datagram_budget, self.config.ipv6_datagram_budget)
         return self.config.datagram_budget
@@ -415,7 +415,7 @@ class Tracker:
     def _renew(self, record: PeerRecord, now: float) -> PeerRecord:
         """Restart the peer's timer: the track timer in TRACKING. In
         REGISTERED the init timer runs from CONNECT (or from leaving the
-        last swarm) and nothing else renews it (SPEC §3), so a peer that
+        last swarm) and nothing else renews it (PROTOCOL §3), so a peer that
         never joins is retired after ``init_timeout`` whatever it sends."""
         if record.memberships:
             return record.with_deadline(now + self.config.track_timeout)
@@ -433,7 +433,7 @@ class Tracker:
         return None, self._expire(peer_id, now)
 
     def _clean_offer(self, record: PeerRecord, mode: PeerMode, offer: IceOffer) -> IceOffer | None:
-        """SPEC §8 hygiene and caps, then trimmed (lowest priority candidates
+        """PROTOCOL §8 hygiene and caps, then trimmed (lowest priority candidates
         first) until the peer's PeerInfo carrying it fits one datagram."""
         clean = sanitize_offer(
             _typed_candidates(offer, self.config),
@@ -468,7 +468,7 @@ class Tracker:
             self.store.push_offer(
                 record.peer_id, clean, now + self.config.offer_ttl, self.config.offers_per_peer
             )
-            # A relayed candidate makes the peer reachable through TURN (SPEC §2.1).
+            # A relayed candidate makes the peer reachable through TURN (PROTOCOL §2.1).
             ability = nat_class(record.reflexive, record.host_addresses, clean.candidates)
             if record.nat_ability is not NatAbility.NO_NAT and ability is NatAbility.TURN:
                 current = self.store.get_peer(record.peer_id) or record
@@ -485,7 +485,7 @@ class Tracker:
         return allowed is None or swarm_id in allowed
 
     # ------------------------------------------------------------------
-    # CONNECT / re-CONNECT (SPEC §3, §8)
+    # CONNECT / re-CONNECT (PROTOCOL §3, §8)
     # ------------------------------------------------------------------
     def _connect(
         self, request: Request, record: PeerRecord | None, session: Session, now: float
@@ -546,7 +546,7 @@ class Tracker:
         if restored:
             new = self._renew(new, now)
         elif record is not None:
-            new = replace(new, deadline=record.deadline)  # SPEC §3: timers kept
+            new = replace(new, deadline=record.deadline)  # PROTOCOL §3: timers kept
         else:
             new = self._start_init_timer(new, now)
         self.store.put_peer(new)
@@ -576,7 +576,7 @@ class Tracker:
         return _Answer(response, effects=resend)
 
     def _sybil_refusal(self, peer_id: str, session: Session, now: float) -> Reason | None:
-        """SPEC §8: a cap on Peer-IDs per DTLS association and per source
+        """PROTOCOL §8: a cap on Peer-IDs per DTLS association and per source
         address (mutual mode: one Peer-ID per certificate already). Only
         registrations still live count."""
         config = self.config
@@ -593,7 +593,7 @@ class Tracker:
         response: Response, restored: tuple[Membership, ...], budget: int
     ) -> tuple[str, ...]:
         """The restored swarms that fit the datagram budget (all are restored;
-        the list is what the CONNECT response can carry, SPEC §4)."""
+        the list is what the CONNECT response can carry, PROTOCOL §4)."""
         room = budget - len(encode_response(response))
         listed = []
         for membership in restored:
@@ -604,7 +604,7 @@ class Tracker:
         return tuple(listed)
 
     # ------------------------------------------------------------------
-    # JOIN / FIND (SPEC §3, §6)
+    # JOIN / FIND (PROTOCOL §3, §6)
     # ------------------------------------------------------------------
     def _join(self, request: Request, record: PeerRecord, now: float) -> _Answer:
         swarm_id = request.swarm_id
@@ -663,7 +663,7 @@ class Tracker:
         for other, membership in chosen:
             offer = self.store.take_offer(other.peer_id, now)
             if offer is not None:
-                # The offer is now this requester's alone (SPEC §6).
+                # The offer is now this requester's alone (PROTOCOL §6).
                 self.store.put_grant(
                     OfferGrant(other.peer_id, offer.id, record.peer_id),
                     now + self.config.offer_ttl,
@@ -672,7 +672,7 @@ class Tracker:
         return tuple(infos)
 
     # ------------------------------------------------------------------
-    # STAT_REPORT (SPEC §3, draft-07 §8.5)
+    # STAT_REPORT (PROTOCOL §3, draft-07 §8.5)
     # ------------------------------------------------------------------
     def _stat_report(self, request: Request, record: PeerRecord, now: float) -> _Answer:
         joined = set(record.swarm_ids)
@@ -699,7 +699,7 @@ class Tracker:
         return _Answer(self._ok(request))
 
     # ------------------------------------------------------------------
-    # DISCONNECT (SPEC §3, draft-07 §8.2)
+    # DISCONNECT (PROTOCOL §3, draft-07 §8.2)
     # ------------------------------------------------------------------
     def _disconnect(self, request: Request, record: PeerRecord, now: float) -> _Answer:
         swarm_id = request.swarm_id
@@ -733,7 +733,7 @@ class Tracker:
 
     def _forget(self, record: PeerRecord, now: float) -> list[Effect]:
         """Remove a peer from every swarm and its registration; introductions
-        on their way to it end with 404 (SPEC §6: "404 if B is gone")."""
+        on their way to it end with 404 (PROTOCOL §6: "404 if B is gone")."""
         for sid in record.swarm_ids:
             self.store.remove_member(sid, record.peer_id)
         self.store.clear_offers(record.peer_id)
@@ -757,12 +757,12 @@ class Tracker:
             return []
         effects: list[Effect] = [PeerExpired(peer_id, record.session_id)]
         effects += self._forget(record, now)
-        # SPEC §3: a re-CONNECT within one track timeout restores everything.
+        # PROTOCOL §3: a re-CONNECT within one track timeout restores everything.
         self.store.put_tombstone(record, now + self.config.track_timeout)
         return effects
 
     # ------------------------------------------------------------------
-    # ATTACH / ATTACH_ACK (SPEC §6)
+    # ATTACH / ATTACH_ACK (PROTOCOL §6)
     # ------------------------------------------------------------------
     def _attach(
         self, request: Request, record: PeerRecord, session: Session, digest: bytes, now: float
@@ -784,7 +784,7 @@ class Tracker:
         if len(in_flight) >= self.config.max_attaches_per_target or any(
             p.requester_id == record.peer_id for p in in_flight
         ):
-            # Bounded introductions toward one peer (SPEC §8); not cached.
+            # Bounded introductions toward one peer (PROTOCOL §8); not cached.
             return _Answer(self._error(request, Reason.TARGET_BUSY), cache=False)
         if request.offer_id is not None:
             grant = self.store.take_grant(target_id, request.offer_id, record.peer_id, now)
@@ -824,7 +824,7 @@ class Tracker:
             )
         )
         if target.node_id != session.node_id:
-            # Its ATTACH_ACK arrives at the target's node: relayed here (SPEC §9).
+            # Its ATTACH_ACK arrives at the target's node: relayed here (PROTOCOL §9).
             self.store.put_indication(
                 target_id,
                 indication.transaction_id,

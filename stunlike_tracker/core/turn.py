@@ -1,4 +1,4 @@
-"""TURN REST credentials (SPEC §7; coturn --use-auth-secret)."""
+"""TURN REST credentials (PROTOCOL §7; coturn --use-auth-secret)."""
 
 from __future__ import annotations
 

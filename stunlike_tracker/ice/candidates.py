@@ -1,4 +1,4 @@
-"""ICE candidates as PPSP ``PeerAddress`` values (SPEC §2.1, §6, §8).
+"""ICE candidates as PPSP ``PeerAddress`` values (PROTOCOL §2.1, §6, §8).
 
 Pure: no sockets, no clock, no event loop, no ICE agent (aioice's
 ``Candidate`` is converted in ``ice.aioice_candidates``). Three jobs:
@@ -6,7 +6,7 @@ Pure: no sockets, no clock, no event loop, no ICE agent (aioice's
 * RFC 8445 §5.1.2.1 priorities and §5.1.1.3 foundations;
 * the type map and the conversion of a candidate's fields to a
   ``PeerAddress`` (:func:`peer_address_from_fields`);
-* candidate hygiene (SPEC §8) for the tracker and for peers:
+* candidate hygiene (PROTOCOL §8) for the tracker and for peers:
   :func:`is_acceptable_candidate` and :func:`sanitize_offer`.
 
 Type mapping (PPSP ``type`` <-> ICE ``typ``)::
@@ -67,7 +67,7 @@ TYPE_PREFERENCE: Final[dict[CandidateType, int]] = {
 DEFAULT_LOCAL_PREFERENCE: Final = 65535
 # RFC 8445 §5.1.2.1: priority is a positive 32-bit integer below 2**31.
 MAX_PRIORITY: Final = 2**31 - 1
-# SPEC §8: at most 8 candidates per offer.
+# PROTOCOL §8: at most 8 candidates per offer.
 MAX_CANDIDATES_PER_OFFER: Final = 8
 
 # RFC 8839 §5.1: foundation = 1*32 ice-char; ice-char = ALPHA / DIGIT / "+" / "/".
@@ -207,11 +207,11 @@ def peer_address_from_fields(
     )
 
 
-# --- hygiene (SPEC §8) ------------------------------------------------------
+# --- hygiene (PROTOCOL §8) ------------------------------------------------------
 
 
 def is_acceptable_candidate(address: PeerAddress, *, lan_mode: bool) -> bool:
-    """SPEC §8 candidate hygiene for one address.
+    """PROTOCOL §8 candidate hygiene for one address.
 
     Always rejected: an IP that is not a literal of the declared ``addrType``
     (IPv6 zone IDs included), port 0, unspecified, multicast and IPv4
@@ -247,7 +247,7 @@ def is_acceptable_candidate(address: PeerAddress, *, lan_mode: bool) -> bool:
 def sanitize_offer(
     offer: IceOffer, *, lan_mode: bool, max_candidates: int = MAX_CANDIDATES_PER_OFFER
 ) -> IceOffer:
-    """Drop the candidates SPEC §8 forbids, duplicates, and any beyond the cap.
+    """Drop the candidates PROTOCOL §8 forbids, duplicates, and any beyond the cap.
 
     Keeps the offer's id, credentials and fingerprint untouched. Duplicates
     (same IP and port) keep the higher-priority entry. When more than

@@ -1,4 +1,4 @@
-"""One ``IceOffer`` <-> one WebRTC data-channel SDP (SPEC §6; RFC 8839, RFC 8841).
+"""One ``IceOffer`` <-> one WebRTC data-channel SDP (PROTOCOL §6; RFC 8839, RFC 8841).
 
 Pure: strings in, strings or frozen dataclasses out.
 
@@ -27,7 +27,7 @@ Two directions, different trust:
   WebRTC stack. Size and line count are capped before any work; the one
   exception it raises is :class:`SdpError`; candidates it cannot use
   (TCP, mDNS names, other components, unknown types) are skipped, not
-  errors. Hygiene (loopback etc., SPEC §8) is a separate step:
+  errors. Hygiene (loopback etc., PROTOCOL §8) is a separate step:
   :func:`stunlike_tracker.ice.candidates.sanitize_offer`.
 """
 
@@ -64,7 +64,7 @@ SCTP_PORT: Final = 5000
 MAX_MESSAGE_SIZE: Final = 65536
 MAX_SDP_LENGTH: Final = 16 * 1024
 MAX_SDP_LINES: Final = 256
-# Candidates read from one SDP; the per-offer cap of SPEC §8 is applied later.
+# Candidates read from one SDP; the per-offer cap of PROTOCOL §8 is applied later.
 MAX_SDP_CANDIDATES: Final = 32
 
 # RFC 8839 §5.4: ice-ufrag = 4*256ice-char, ice-pwd = 22*256ice-char.
@@ -74,7 +74,7 @@ _PWD_RE: Final = re.compile(r"[A-Za-z0-9+/]{22,256}")
 _FINGERPRINT_BYTES: Final[dict[str, int]] = {"sha-256": 32, "sha-384": 48, "sha-512": 64}
 _PREFERRED_HASH: Final = "sha-256"
 _HEX_PAIRS_RE: Final = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})*")
-# SPEC §2.1-style opaque identifier: 1..64 printable ASCII characters.
+# PROTOCOL §2.1-style opaque identifier: 1..64 printable ASCII characters.
 _OFFER_ID_RE: Final = re.compile(r"[\x20-\x7e]{1,64}")
 _UINT_RE: Final = re.compile(r"[0-9]{1,10}")
 _SDP_LINE_RE: Final = re.compile(r"([a-z])=(.*)")

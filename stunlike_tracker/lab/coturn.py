@@ -1,6 +1,6 @@
 """coturn inside the lab: a STUN server with two public addresses (RFC 5780
 behaviour discovery needs an alternate address and port) and a TURN relay
-with TURN REST credentials (SPEC §7).
+with TURN REST credentials (PROTOCOL §7).
 
 Readiness comes from coturn's own log: :meth:`Coturn.start` returns once the
 four UDP listeners (two addresses x main and alternate port) say they are
@@ -57,7 +57,7 @@ class Coturn:
 
     def credentials(self, peer_id: str, ttl_s: int = 600) -> tuple[str, str]:
         """TURN REST credentials valid for ``ttl_s`` from now, by the tracker's
-        own formula (SPEC §7)."""
+        own formula (PROTOCOL §7)."""
         return turn_credentials(self.secret.encode(), peer_id, int(time.time()) + ttl_s)
 
     def argv(self, workdir: Path) -> list[str]:

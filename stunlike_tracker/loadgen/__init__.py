@@ -7,7 +7,7 @@ Kinds of load (one per run):
   fresh socket, closed with close_notify once complete;
 * ``ppsp``: established DTLS sessions (CONNECT + JOIN first) sending PPSP
   requests in a ``--mix`` of CONNECT, JOIN, FIND, STAT_REPORT, DISCONNECT,
-  one outstanding per session (SPEC §4), against a swarm populated by
+  one outstanding per session (PROTOCOL §4), against a swarm populated by
   ``--swarm-size`` silent SEEDs;
 * ``udp``: datagrams of ``--size`` bytes to an echo server;
 * ``bt``: BEP 15 UDP tracker announces (what a BitTorrent tracker answers).

@@ -85,7 +85,7 @@ class MixChooser:
     A session that has left (DISCONNECT nil) must CONNECT and then JOIN
     again: those are forced, so a CONNECT's weight only matters through
     DISCONNECT's (a second CONNECT on one association is 403 Already
-    Connected). While joined, JOIN (the same swarm again, SPEC §3), FIND,
+    Connected). While joined, JOIN (the same swarm again, PROTOCOL §3), FIND,
     STAT_REPORT and DISCONNECT are drawn by weight.
     """
 

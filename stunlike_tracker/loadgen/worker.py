@@ -322,7 +322,7 @@ class _DtlsSession(asyncio.DatagramProtocol):
 
 
 class PpspSession(_DtlsSession):
-    """One peer: one PPSP request outstanding (SPEC §4), the next drawn from the mix."""
+    """One peer: one PPSP request outstanding (PROTOCOL §4), the next drawn from the mix."""
 
     def __init__(
         self,

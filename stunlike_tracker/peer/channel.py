@@ -1,8 +1,8 @@
-"""A DTLS-secured peer-to-peer channel over the ICE-selected pair (SPEC §6).
+"""A DTLS-secured peer-to-peer channel over the ICE-selected pair (PROTOCOL §6).
 
 Built on aiortc's ``RTCPeerConnection`` and one data channel, so an
 ``IceOffer`` is exactly a WebRTC data-channel offer (see
-:mod:`stunlike_tracker.ice.sdp`). Roles follow WebRTC, as SPEC §6 asks:
+:mod:`stunlike_tracker.ice.sdp`). Roles follow WebRTC, as PROTOCOL §6 asks:
 
 * the peer whose offer is answered calls :func:`create_offer`, publishes
   ``PendingOffer.offer`` and later :meth:`PendingOffer.accept_answer`; it is
@@ -158,7 +158,7 @@ class InvalidOffer(ChannelError, SdpError):
 def _remote_sdp(
     offer: IceOffer, *, lan_mode: bool, role: Literal["offer", "answer"]
 ) -> tuple[str, str]:
-    """Hygiene (SPEC §8), then (the SDP aiortc gets, the canonical fingerprint)."""
+    """Hygiene (PROTOCOL §8), then (the SDP aiortc gets, the canonical fingerprint)."""
     clean = sanitize_offer(offer, lan_mode=lan_mode)
     try:
         sdp = sdp_from_offer(clean, role=role)
@@ -176,9 +176,9 @@ class IceServers:
     ``stun``: (host, port) of a STUN server, in production the tracker's own
     address (IPv4 or a name; aioice only asks STUN from IPv4 sockets).
     ``turn``: a TURN server with credentials, as a CONNECT response hands
-    them out (SPEC §7). ``relay_only``: gather and publish relayed
+    them out (PROTOCOL §7). ``relay_only``: gather and publish relayed
     candidates only (needs ``turn``). ``lan_mode``: keep loopback and
-    link-local candidates (lab/LAN, SPEC §8).
+    link-local candidates (lab/LAN, PROTOCOL §8).
     """
 
     stun: tuple[str, int] | None = None

@@ -1,7 +1,7 @@
 """The asyncio tracker client: a thin shell around ``TrackerConnection``.
 
 ``TrackerConnection`` (peer/connection.py) holds every protocol rule of the
-client (SPEC §3, §4, §6, §8: retransmission, the response cache contract,
+client (PROTOCOL §3, §4, §6, §8: retransmission, the response cache contract,
 multi-part merging, indications and their ATTACH_ACKs, keep-alive,
 re-CONNECT and failover between trackers). This module only does the I/O it
 asks for, like aioquic's asyncio protocol around its ``QuicConnection``:
@@ -96,7 +96,7 @@ class ClientSettings:
     # How long to wait for the missing parts of a multi-part response.
     part_grace: float = 0.3
     auto_reconnect: bool = True
-    # A STAT_REPORT every KeepAlive seconds while in a swarm (SPEC §3).
+    # A STAT_REPORT every KeepAlive seconds while in a swarm (PROTOCOL §3).
     keep_alives: bool = True
     # DTLS datagram size: the tracker's 1200-byte XML budget plus record overhead.
     mtu: int = 1240
@@ -447,7 +447,7 @@ class TrackerClient:
     # the protocol
     # ------------------------------------------------------------------
     async def connect(self, addresses: tuple[PeerAddress, ...] = ()) -> Response:
-        """Open an association and CONNECT (SPEC §3); the next tracker is
+        """Open an association and CONNECT (PROTOCOL §3); the next tracker is
         tried when one does not answer."""
         if self._closed:
             raise TrackerUnreachable("the client is closed")

@@ -2,7 +2,7 @@
 tracker flags and stopping on SIGINT/SIGTERM.
 
 ``--tracker`` may be given several times or as a comma list: the first is
-used, the others are failover targets in order (SPEC §9). A signal cancels
+used, the others are failover targets in order (PROTOCOL §9). A signal cancels
 the command's task in whatever state it is (handshake, request, transfer),
 and its cleanup has a bounded budget, so the process ends within 2 s.
 """

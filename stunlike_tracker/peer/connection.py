@@ -1,4 +1,4 @@
-"""The tracker client as a pure state machine (SPEC §3, §4, §6, §8).
+"""The tracker client as a pure state machine (PROTOCOL §3, §4, §6, §8).
 
 Theory of operation
 -------------------
@@ -17,7 +17,7 @@ no sockets, no DTLS, no asyncio and no clock: like aioquic's
   answers with ``association_ready`` or ``association_failed``; a session
   that dies later is reported with ``association_lost``.
 
-The transaction rules (SPEC §4): every request gets a fresh random
+The transaction rules (PROTOCOL §4): every request gets a fresh random
 TransactionID; one request is outstanding at a time (the others queue), and
 it is resent byte-identical at RTO 0.5 s doubling, 5 tries. When a round of
 tries goes unanswered the same bytes go out for another round on the same
@@ -28,18 +28,18 @@ lost, a CONNECT from a new association would be refused for want of the
 token it carried. Multi-part responses are merged once every part arrived,
 or ``part_grace`` after the first part (any part alone is usable).
 
-Indications (SPEC §6) are acknowledged at once with an ATTACH_ACK beside the
+Indications (PROTOCOL §6) are acknowledged at once with an ATTACH_ACK beside the
 outstanding request (the other side may be waiting for ours while we wait
 for theirs), each with its own byte-identical retransmission; a repeated
 indication is acknowledged again but reported once.
 
-Recovery (SPEC §3 re-CONNECT, §8): once connected, a request that gets no
+Recovery (PROTOCOL §3 re-CONNECT, §8): once connected, a request that gets no
 answer, or ``401 PeerID Not Owned`` (our association was replaced), leads
 to a new association and a re-CONNECT with the ReconnectToken (open mode;
 the certificate proves the Peer-ID in mutual mode); ``403 Not Connected``
 (our registration expired) leads to a re-CONNECT over the same association.
 The request is then retried once with a fresh TransactionID. "No answer"
-moves to the next configured tracker (failover, SPEC §9): the shared store
+moves to the next configured tracker (failover, PROTOCOL §9): the shared store
 there restores every swarm; swarms the response does not list are joined
 again. A keep-alive STAT_REPORT goes out every KeepAlive seconds while the
 peer is in a swarm.
@@ -77,8 +77,10 @@ from stunlike_tracker.ppsp.reasons import Reason
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    rto: float = field(default=0.5, metadata={"doc": "first retransmission timeout, s (SPEC §4)"})
-    tries: int = field(default=5, metadata={"doc": "sends of one request per round (SPEC §4)"})
+    rto: float = field(
+        default=0.5, metadata={"doc": "first retransmission timeout, s (PROTOCOL §4)"}
+    )
+    tries: int = field(default=5, metadata={"doc": "sends of one request per round (PROTOCOL §4)"})
     rounds: int = field(
         default=2,
         metadata={"doc": "rounds of byte-identical tries on one association before a new one"},
@@ -581,7 +583,7 @@ class TrackerConnection:
     # the wire
     # ------------------------------------------------------------------
     def _retransmit(self, exchange: _Exchange, now: float) -> bool:
-        """Resend the same bytes (SPEC §4); False once every try is spent."""
+        """Resend the same bytes (PROTOCOL §4); False once every try is spent."""
         if exchange.tries_left > 0:
             exchange.tries_left -= 1
             exchange.rto *= 2
@@ -620,7 +622,7 @@ class TrackerConnection:
         parts = [exchange.parts[i] for i in sorted(exchange.parts)]
         response = parts[0]
         if len(parts) > 1:
-            # Parts that disagree: any part alone is usable (SPEC §4).
+            # Parts that disagree: any part alone is usable (PROTOCOL §4).
             with contextlib.suppress(PpspError):
                 response = merge_response_parts(parts)
         self._resume(response, now)

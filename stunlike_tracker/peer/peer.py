@@ -1,4 +1,4 @@
-"""A peer: tracker client + ICE offers + peer-to-peer channels (SPEC §6, §7).
+"""A peer: tracker client + ICE offers + peer-to-peer channels (PROTOCOL §6, §7).
 
 The peer keeps a small pool of published offers at the tracker (one in its
 JOIN, the rest in STAT_REPORTs). An offer is replaced after 90 s, before the
@@ -7,7 +7,7 @@ tracker's 120 s offer lifetime runs out, but its ICE agent stays open until
 requester may answer it for 120 s more (the grant). After a re-CONNECT the
 tracker has dropped our unused offers, so the pool is published again.
 
-Two ways to a channel, as SPEC §6 describes:
+Two ways to a channel, as PROTOCOL §6 describes:
 
 * ``connect(B)`` with one of B's offers (handed to us in a JOIN/FIND peer
   list): answer it, ATTACH the answer with the OfferID; B accepts it. B made
@@ -271,7 +271,7 @@ class Peer:
 
     def _on_reconnect(self, response: Response) -> None:
         """The tracker dropped our unused offers: publish a fresh pool. After
-        a failover the new tracker is also our STUN server (SPEC §5)."""
+        a failover the new tracker is also our STUN server (PROTOCOL §5)."""
         address = self.client.tracker_address
         if self._servers is not None and address is not None:
             turn = response.turn_servers[0] if response.turn_servers else self._servers.turn

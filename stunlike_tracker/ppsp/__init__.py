@@ -1,4 +1,4 @@
-"""PPSP tracker protocol: messages and their XML codec (SPEC §2, §4, §6).
+"""PPSP tracker protocol: messages and their XML codec (PROTOCOL §2, §4, §6).
 
 The public API; see ``codec`` (parsing and encoding), ``multipart``
 (datagram budget) and ``chunkmap`` (Base64 chunk maps).

@@ -1,4 +1,4 @@
-"""Chunk maps: the Base64 bitmap text of ``SegmentInfo`` (SPEC §2.1).
+"""Chunk maps: the Base64 bitmap text of ``SegmentInfo`` (PROTOCOL §2.1).
 
 "SegmentInfo ranges whose text is a Base64 chunk map, MSB first, bit i =
 chunk startIndex+i." The codec keeps the text as sent, valid or not (the

@@ -2,10 +2,10 @@
 
 ``parse_*_untrusted`` are the only functions that read network input
 (ARCHITECTURE habit 4): whatever goes wrong inside them leaves as a
-``PpspError``, never as another exception (SPEC §2: "XML is untrusted
+``PpspError``, never as another exception (PROTOCOL §2: "XML is untrusted
 input"). The error carries the TransactionID and PeerID whenever they could
 be read, even from a document refused for another reason, so the tracker can
-answer 400 to a request it can match (SPEC §2, §4).
+answer 400 to a request it can match (PROTOCOL §2, §4).
 
 The encoders live in ``encode`` and are re-exported here.
 """
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_REQUEST_SIZE = 2048
-"""SPEC §4: request documents up to 2,048 bytes are accepted."""
+"""PROTOCOL §4: request documents up to 2,048 bytes are accepted."""
 
 DEFAULT_MAX_MESSAGE_SIZE = 65536
 """Responses and indications: bounded by the UDP datagram itself."""
@@ -97,7 +97,7 @@ def _any(root: Node) -> Request | Response | Indication:
 
 
 def parse_request_untrusted(data: bytes, *, max_size: int = DEFAULT_MAX_REQUEST_SIZE) -> Request:
-    """One request datagram (SPEC §2, §3, §4, §6); raises only PpspError."""
+    """One request datagram (PROTOCOL §2, §3, §4, §6); raises only PpspError."""
     if type(data) is bytes and len(data) <= max_size:
         request = parse_request_fast(data)  # the commonest shapes, same verdicts
         if request is not None:
@@ -106,14 +106,14 @@ def parse_request_untrusted(data: bytes, *, max_size: int = DEFAULT_MAX_REQUEST_
 
 
 def parse_response_untrusted(data: bytes, *, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> Response:
-    """One response datagram, possibly one part of several (SPEC §4)."""
+    """One response datagram, possibly one part of several (PROTOCOL §4)."""
     return _parse_guarded(data, max_size, _response)
 
 
 def parse_indication_untrusted(
     data: bytes, *, max_size: int = DEFAULT_MAX_MESSAGE_SIZE
 ) -> Indication:
-    """One ATTACH indication from the tracker (SPEC §6)."""
+    """One ATTACH indication from the tracker (PROTOCOL §6)."""
     return _parse_guarded(data, max_size, _indication)
 
 

@@ -1,6 +1,6 @@
 """From a checked XML tree (``xmlsafe.Node``) to PPSP message objects.
 
-Rules enforced here (SPEC §2, §2.1, §6; draft-07 §7):
+Rules enforced here (PROTOCOL §2, §2.1, §6; draft-07 §7):
 
 * root local name ``PPSPTrackerProtocol`` with ``version="1.0"``; another
   version is 400 "VERSION NOT SUPPORTED" [D7 §7.2];
@@ -60,7 +60,7 @@ from .xmlsafe import Node
 ROOT = "PPSPTrackerProtocol"
 KINDS = ("Request", "Response", "Indication")
 INDICATION_KINDS = frozenset({"ATTACH"})
-"""``<Indication>`` values this binding defines (SPEC §6)."""
+"""``<Indication>`` values this binding defines (PROTOCOL §6)."""
 
 MAX_PART_COUNT = 65535
 MAX_TEXT_LEN = 256
@@ -74,7 +74,7 @@ _STATUS_BY_TEXT: dict[str, int] = {text: status for status, text in Status.TEXT.
 _STATUS_BY_TEXT[Status.VERSION_NOT_SUPPORTED_TEXT] = Status.BAD_REQUEST
 
 # Methods and the elements they require besides PeerID and TransactionID
-# (SPEC §2, §3, §6).
+# (PROTOCOL §2, §3, §6).
 _NEEDS_SWARM = frozenset({Method.JOIN, Method.FIND, Method.DISCONNECT, Method.ATTACH})
 
 
@@ -90,7 +90,7 @@ class _Children:
         return name in self._by_name
 
     def one(self, name: str) -> Node | None:
-        """A singular element; given twice it is 400 (brief, SPEC §2)."""
+        """A singular element; given twice it is 400 (brief, PROTOCOL §2)."""
         found = self._by_name.get(name)
         if not found:
             return None
@@ -129,7 +129,7 @@ def _req_attr(node: Node, attr: str, what: str) -> str:
 
 
 def _not_reserved(swarm_id: str) -> str:
-    # SPEC §2.1: ALL and nil are reserved for DISCONNECT.
+    # PROTOCOL §2.1: ALL and nil are reserved for DISCONNECT.
     if swarm_id in _RESERVED_SWARMS:
         raise bad_request(Reason.RESERVED_SWARM_ID)
     return swarm_id
@@ -139,7 +139,7 @@ def _not_reserved(swarm_id: str) -> str:
 
 
 def check_root(root: Node) -> None:
-    """Root name and version [D7 §7.2, SPEC §2]."""
+    """Root name and version [D7 §7.2, PROTOCOL §2]."""
     if root.name != ROOT:
         raise bad_request(Reason.NOT_A_PPSP_DOCUMENT)
     version = root.attrs.get("version")
@@ -155,7 +155,7 @@ def check_root(root: Node) -> None:
 def salvage_ids(root: Node | None) -> tuple[str | None, str | None]:
     """(TransactionID, PeerID) if each is present once, complete and valid.
 
-    Used for errors only, so it never raises: SPEC §2 wants every error
+    Used for errors only, so it never raises: PROTOCOL §2 wants every error
     answered with the request's TransactionID whenever it can be read.
     """
     if root is None or root.name != ROOT:
@@ -194,7 +194,7 @@ def message_kind(root: Node, expected: str | None = None) -> str:
 
 
 def decode_peer_address(node: Node) -> PeerAddress:
-    """``PeerAddress`` attributes (SPEC §2.1)."""
+    """``PeerAddress`` attributes (PROTOCOL §2.1)."""
     family = addr_type(_req_attr(node, "addrType", "PeerAddress addrType"))
     ip = ip_address(_req_attr(node, "ip", "PeerAddress ip"), family)
     port = uint(_req_attr(node, "port", "PeerAddress port"), "PeerAddress port", 65535)
@@ -225,7 +225,7 @@ def _addresses(nodes: list[Node]) -> tuple[PeerAddress, ...]:
 
 
 def decode_ice_offer(node: Node) -> IceOffer:
-    """``<IceOffer id ufrag pwd fingerprint>`` + PeerAddress candidates (SPEC §6)."""
+    """``<IceOffer id ufrag pwd fingerprint>`` + PeerAddress candidates (PROTOCOL §6)."""
     fingerprint = node.attrs.get("fingerprint")
     return IceOffer(
         id=opaque_id(_req_attr(node, "id", "IceOffer id"), "IceOffer id"),
@@ -241,7 +241,7 @@ def decode_ice_offer(node: Node) -> IceOffer:
 
 
 def decode_peer_info(node: Node) -> PeerInfo:
-    """``PeerGroup/PeerInfo`` in responses and indications (SPEC §2.1)."""
+    """``PeerGroup/PeerInfo`` in responses and indications (PROTOCOL §2.1)."""
     children = _Children(node)
     mode_node = children.one("PeerMode")
     offer_node = children.one("IceOffer")
@@ -254,7 +254,7 @@ def decode_peer_info(node: Node) -> PeerInfo:
 
 
 def decode_peer_num(node: Node) -> PeerNum:
-    """``<PeerNum>`` count and preferences; the core clamps (SPEC §2.1)."""
+    """``<PeerNum>`` count and preferences; the core clamps (PROTOCOL §2.1)."""
     count_text = strip_ws(node.text)
     attrs = node.attrs
     ability = attrs.get("abilityNAT")
@@ -327,13 +327,13 @@ def decode_stats(node: Node) -> tuple[Stat, ...]:
 
 
 def decode_request(root: Node) -> Request:
-    """A request document (SPEC §2, §3, §6)."""
+    """A request document (PROTOCOL §2, §3, §6)."""
     top = _Children(root)
     method_node = top.one("Request")
     if method_node is None:
         raise bad_request(Reason.MISSING, "Request")
     try:
-        # Case-sensitive (SPEC §2).
+        # Case-sensitive (PROTOCOL §2).
         method = Method(strip_ws(method_node.text))
     except ValueError:
         raise bad_request(Reason.UNKNOWN_REQUEST) from None
@@ -391,7 +391,7 @@ def _request_addresses(top: _Children) -> tuple[PeerAddress, ...]:
 
 
 def _check_required(request: Request) -> None:
-    # SPEC §6: ATTACH names its target and carries the requester's answer;
+    # PROTOCOL §6: ATTACH names its target and carries the requester's answer;
     # ATTACH_ACK names the indication it acknowledges.
     if request.method is Method.ATTACH:
         if request.target_peer_id is None:
@@ -406,7 +406,7 @@ def _check_required(request: Request) -> None:
 
 
 def decode_response(root: Node) -> Response:
-    """A response document (SPEC §2, §4, §7, §8)."""
+    """A response document (PROTOCOL §2, §4, §7, §8)."""
     top = _Children(root)
     head = top.one("Response")
     if head is None:
@@ -419,7 +419,7 @@ def decode_response(root: Node) -> Response:
         if status < 100:
             raise bad_request(Reason.INVALID, "Response status")
     else:
-        # The draft's examples carry only the text (SPEC §2).
+        # The draft's examples carry only the text (PROTOCOL §2).
         found = _STATUS_BY_TEXT.get(text)
         if found is None:
             raise bad_request(Reason.UNKNOWN_RESPONSE_STATUS)
@@ -450,7 +450,7 @@ def _peer_infos(group: Node) -> tuple[PeerInfo, ...]:
 
 
 def decode_turn_server(node: Node) -> TurnServer:
-    """``<TurnServer uri username credential ttl/>`` (SPEC §7)."""
+    """``<TurnServer uri username credential ttl/>`` (PROTOCOL §7)."""
 
     def text_attr(attr: str) -> str:
         what = f"TurnServer {attr}"
@@ -465,7 +465,7 @@ def decode_turn_server(node: Node) -> TurnServer:
 
 
 def decode_part(node: Node) -> Part:
-    """``<Part index="i" count="n"/>``, 0 <= i < n (SPEC §4)."""
+    """``<Part index="i" count="n"/>``, 0 <= i < n (PROTOCOL §4)."""
     index = uint(_req_attr(node, "index", "Part index"), "Part index", MAX_PART_COUNT)
     count = uint(_req_attr(node, "count", "Part count"), "Part count", MAX_PART_COUNT)
     if count < 1 or index >= count:
@@ -474,7 +474,7 @@ def decode_part(node: Node) -> Part:
 
 
 def decode_indication(root: Node) -> Indication:
-    """The tracker's ATTACH indication (SPEC §6): TransactionID, SwarmID,
+    """The tracker's ATTACH indication (PROTOCOL §6): TransactionID, SwarmID,
     OfferID and the requester's PeerInfo (PeerGroup/PeerInfo, exactly one,
     with its PeerID)."""
     top = _Children(root)

@@ -1,9 +1,9 @@
 """PPSP message objects to compact UTF-8 XML documents.
 
-Output shape (SPEC §2, draft-07 §7.2): root ``<PPSPTrackerProtocol
+Output shape (PROTOCOL §2, draft-07 §7.2): root ``<PPSPTrackerProtocol
 version="1.0">``, no namespace, no XML declaration (UTF-8 is the XML
 default, and every byte counts against the 1,200-byte datagram budget of
-SPEC §4), no whitespace between elements. Whatever ``decode`` reads back
+PROTOCOL §4), no whitespace between elements. Whatever ``decode`` reads back
 from these documents equals the object encoded, provided the object is one
 the parser could have produced (valid IDs, JOIN with a ``peer_mode``,
 ``Response.text`` None or a non-standard text without surrounding
@@ -279,7 +279,7 @@ def _turn_server_xml(turn: TurnServer) -> str:
 
 
 def encode_request(r: Request) -> bytes:
-    """A request document (SPEC §2, §3, §6)."""
+    """A request document (PROTOCOL §2, §3, §6)."""
     method = r.method
     body = [
         _METHOD_LEAF[method] if type(method) is Method else _leaf("Request", method.value),
@@ -299,7 +299,7 @@ def encode_request(r: Request) -> bytes:
     if r.stats is not None:
         body.append(_element("StatisticsGroup", "", "".join(map(_stat_xml, r.stats))))
     if r.ice_offer is not None:
-        body.append(ice_offer_xml(r.ice_offer))  # a child of the root (SPEC §6)
+        body.append(ice_offer_xml(r.ice_offer))  # a child of the root (PROTOCOL §6)
     body += [
         _leaf("TargetPeerID", r.target_peer_id),
         _leaf("OfferID", r.offer_id),
@@ -310,19 +310,19 @@ def encode_request(r: Request) -> bytes:
 
 
 def encode_response(r: Response) -> bytes:
-    """A response document, all of ``r.peers`` in one PeerGroup (SPEC §2)."""
+    """A response document, all of ``r.peers`` in one PeerGroup (PROTOCOL §2)."""
     return _document([response_head_xml(r), peer_group_xml(r.peers)])
 
 
 def response_head_xml(r: Response) -> str:
-    """Everything of a response but its PeerGroup (SPEC §2, §4, §7, §8)."""
+    """Everything of a response but its PeerGroup (PROTOCOL §2, §4, §7, §8)."""
     head = response_fields_xml(r)
     return head if r.part is None else head + part_xml(r.part.index, r.part.count)
 
 
 def response_fields_xml(r: Response) -> str:
     """Everything of a response but its PeerGroup and its Part: what every
-    part of a multi-part response repeats (SPEC §4)."""
+    part of a multi-part response repeats (PROTOCOL §4)."""
     head = (
         "<Response"
         + _attr(' status="', r.status)
@@ -341,12 +341,12 @@ def response_fields_xml(r: Response) -> str:
 
 
 def part_xml(index: int, count: int) -> str:
-    """``<Part index="i" count="n"/>`` (SPEC §4)."""
+    """``<Part index="i" count="n"/>`` (PROTOCOL §4)."""
     return "<Part" + _attr(' index="', index) + _attr(' count="', count) + "/>"
 
 
 def encode_indication(i: Indication) -> bytes:
-    """The ATTACH indication (SPEC §6); the peer goes in PeerGroup/PeerInfo."""
+    """The ATTACH indication (PROTOCOL §6); the peer goes in PeerGroup/PeerInfo."""
     return _document(
         [
             _leaf("Indication", i.kind),

@@ -1,7 +1,7 @@
 """The one exception type that leaves the PPSP codec (ARCHITECTURE habit 4).
 
 A ``PpspError`` carries what the tracker needs to answer: a ``Reason``
-(status code and fixed phrase, SPEC §2 table), optionally the name of the
+(status code and fixed phrase, PROTOCOL §2 table), optionally the name of the
 element at fault, and the TransactionID/PeerID read from the offending
 document when they could be read. The phrase is always a ``Reason`` member
 (plus an element name from the codec's own schema), never text copied from
@@ -21,7 +21,7 @@ class PpspError(Exception):
     by ``subject`` when there is one: "Missing SwarmID"). ``text`` is the
     status text to send; ``None`` means the standard text of ``status``
     (``Status.TEXT``); a bad version uses ``Status.VERSION_NOT_SUPPORTED_TEXT``
-    (SPEC §2).
+    (PROTOCOL §2).
     """
 
     kind: Reason
@@ -53,7 +53,7 @@ class PpspError(Exception):
 
     @property
     def answerable(self) -> bool:
-        """True when the error response can be matched by the peer (SPEC §2:
+        """True when the error response can be matched by the peer (PROTOCOL §2:
         every response carries the request's TransactionID)."""
         return self.transaction_id is not None
 

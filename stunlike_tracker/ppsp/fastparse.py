@@ -11,7 +11,7 @@ It returns None for everything else, and the caller then runs the full
 parser (:func:`.codec.parse_request_untrusted`), so the set of accepted
 documents does not change: the shape is a well-formed document whose
 values contain no markup, entities or whitespace, the values are checked by
-the same rules (SPEC §2.1), and every case the full parser would answer
+the same rules (PROTOCOL §2.1), and every case the full parser would answer
 with a 400 (a missing or reserved SwarmID) also returns None here, to let
 the full parser produce that error. ``tests/property/test_ppsp_fastparse.py``
 checks the two parsers against each other.
@@ -24,7 +24,7 @@ import re
 from .messages import SWARM_ALL, SWARM_NIL, Method, Request
 from .values import MAX_ID_LEN
 
-# SPEC §2.1 opaque IDs: printable ASCII 0x21..0x7E; here also without
+# PROTOCOL §2.1 opaque IDs: printable ASCII 0x21..0x7E; here also without
 # "<", "&" and ">" (markup, entities, "]]>"), which the full parser handles.
 _ID = rb"([\x21-\x25\x27-\x3b\x3d\x3f-\x7e]{1,%d})" % MAX_ID_LEN
 _SHAPE = re.compile(
@@ -54,7 +54,7 @@ def parse_request_fast(data: bytes) -> Request | None:
     else:
         swarm_id = raw_swarm.decode("ascii")
         if method is not Method.DISCONNECT and swarm_id in _RESERVED:
-            return None  # SPEC §2.1: reserved outside DISCONNECT, a 400
+            return None  # PROTOCOL §2.1: reserved outside DISCONNECT, a 400
     return Request(
         method,
         raw_peer.decode("ascii"),

@@ -1,4 +1,4 @@
-"""PPSP tracker protocol messages (shared SPEC.md §2, draft-07 §7).
+"""PPSP tracker protocol messages (shared PROTOCOL §2, draft-07 §7).
 
 Plain frozen dataclasses; no parsing or encoding here (see ``codec``).
 One flat ``Request`` carries every request method: the fields a method does
@@ -49,7 +49,7 @@ class NatAbility(StrEnum):
 
 
 class Status:
-    """Status codes and their fixed texts (SPEC §2 table)."""
+    """Status codes and their fixed texts (PROTOCOL §2 table)."""
 
     OK = 200
     BAD_REQUEST = 400
@@ -71,7 +71,7 @@ class Status:
     VERSION_NOT_SUPPORTED_TEXT = "VERSION NOT SUPPORTED"
 
 
-# Reserved SwarmID values of DISCONNECT (SPEC §2.1).
+# Reserved SwarmID values of DISCONNECT (PROTOCOL §2.1).
 SWARM_ALL = "ALL"
 SWARM_NIL = "nil"
 
@@ -90,7 +90,7 @@ class PeerAddress:
 
 @dataclass(frozen=True, slots=True)
 class IceOffer:
-    """One ICE session of a peer (SPEC §6)."""
+    """One ICE session of a peer (PROTOCOL §6)."""
 
     id: str
     ufrag: str
@@ -209,7 +209,7 @@ class Response:
 
 @dataclass(frozen=True, slots=True)
 class Indication:
-    """The tracker's unsolicited ATTACH document (SPEC §6)."""
+    """The tracker's unsolicited ATTACH document (PROTOCOL §6)."""
 
     transaction_id: str
     swarm_id: str

@@ -1,4 +1,4 @@
-"""Multi-part responses: one response over several datagrams (SPEC §4).
+"""Multi-part responses: one response over several datagrams (PROTOCOL §4).
 
 "A response larger than the datagram budget (default 1200 bytes of XML) is
 sent as several datagrams, each a complete response document with the same
@@ -31,7 +31,7 @@ from .reasons import Reason
 from .xmlsafe import MAX_ELEMENTS
 
 DEFAULT_DATAGRAM_BUDGET = 1200
-"""SPEC §4: bytes of XML per response datagram, by default."""
+"""PROTOCOL §4: bytes of XML per response datagram, by default."""
 
 _GROUP_OPEN = PEER_GROUP_OPEN.encode("ascii")
 _TAIL_EMPTY = ROOT_CLOSE.encode("ascii")
@@ -127,7 +127,7 @@ def _pack(
 
 
 def merge_response_parts(parts: Iterable[Response]) -> Response:
-    """One response from the parts that arrived (SPEC §4).
+    """One response from the parts that arrived (PROTOCOL §4).
 
     Peers are concatenated in part-index order; a part received twice
     counts once; missing parts are simply absent ("any part alone is

@@ -1,4 +1,4 @@
-"""Every reason phrase the tracker puts in a PPSP response (SPEC §2).
+"""Every reason phrase the tracker puts in a PPSP response (PROTOCOL §2).
 
 One ``Reason`` member is a status code and its fixed phrase. The codec and
 the core build every error from a member, so the words the tracker sends
@@ -30,7 +30,7 @@ class Reason(StrEnum):
 
     OK = "OK", 200
 
-    # 400: the codec (SPEC §2, §4)
+    # 400: the codec (PROTOCOL §2, §4)
     INVALID_SYNTAX = "Invalid Syntax", 400
     NOT_BYTES = "Not Bytes", 400
     MALFORMED_MESSAGE = "Malformed Message", 400
@@ -63,13 +63,13 @@ class Reason(StrEnum):
     # 400: the core
     TRANSACTION_ID_REUSED = "TransactionID Reused", 400
 
-    # 401 (SPEC §3, §8)
+    # 401 (PROTOCOL §3, §8)
     PEER_ID_NOT_CERTIFIED = "PeerID Not Certified", 401
     PEER_ID_NOT_OWNED = "PeerID Not Owned", 401
     RECONNECT_TOKEN_REQUIRED = "Reconnect Token Required", 401
     BAD_RECONNECT_TOKEN = "Bad Reconnect Token", 401
 
-    # 403: the state machine (SPEC §3) and the per-peer caps
+    # 403: the state machine (PROTOCOL §3) and the per-peer caps
     NOT_CONNECTED = "Not Connected", 403
     ALREADY_CONNECTED = "Already Connected", 403
     NOT_JOINED = "Not Joined", 403
@@ -86,10 +86,10 @@ class Reason(StrEnum):
     OFFER_NOT_FOUND = "Offer Not Found", 404
     INDICATION_NOT_FOUND = "Indication Not Found", 404
 
-    # 500 (SPEC §2: never details)
+    # 500 (PROTOCOL §2: never details)
     INTERNAL_ERROR = "Internal Error", 500
 
-    # 503 (SPEC §6, §8)
+    # 503 (PROTOCOL §6, §8)
     RATE_LIMITED = "Rate Limited", 503
     TARGET_BUSY = "Target Busy", 503
     TARGET_DID_NOT_ACKNOWLEDGE = "Target Did Not Acknowledge", 503

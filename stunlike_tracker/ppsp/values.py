@@ -19,7 +19,7 @@ from .reasons import Reason
 XML_WS = " \t\r\n"
 
 MAX_ID_LEN = 64
-"""SPEC §2.1: opaque IDs are at most 64 printable ASCII characters."""
+"""PROTOCOL §2.1: opaque IDs are at most 64 printable ASCII characters."""
 
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
@@ -31,7 +31,7 @@ _DIGITS = re.compile(r"[0-9]{1,20}")
 _PEER_MODES = {
     "LEECH": PeerMode.LEECH,
     "SEED": PeerMode.SEED,
-    "SEEDER": PeerMode.SEED,  # SPEC §2.1: accept SEEDER as SEED.
+    "SEEDER": PeerMode.SEED,  # PROTOCOL §2.1: accept SEEDER as SEED.
 }
 
 
@@ -40,7 +40,7 @@ def strip_ws(raw: str) -> str:
 
 
 def opaque_id(raw: str, what: str) -> str:
-    """SPEC §2.1: 1..64 printable ASCII characters (0x21..0x7E) once the
+    """PROTOCOL §2.1: 1..64 printable ASCII characters (0x21..0x7E) once the
     surrounding whitespace is stripped; PeerID, SwarmID, TransactionID and
     the other identifiers."""
     return token(raw, what, MAX_ID_LEN)
@@ -76,7 +76,7 @@ def uint(raw: str, what: str, max_value: int) -> int:
 
 
 def peer_mode(raw: str) -> PeerMode:
-    """SPEC §2.1: LEECH or SEED; SEEDER is accepted as SEED."""
+    """PROTOCOL §2.1: LEECH or SEED; SEEDER is accepted as SEED."""
     mode = _PEER_MODES.get(strip_ws(raw))
     if mode is None:
         raise bad_request(Reason.INVALID, "PeerMode")
@@ -105,7 +105,7 @@ def nat_ability(raw: str) -> NatAbility:
 
 
 def ip_address(raw: str, family: AddrType) -> str:
-    """SPEC §2.1: ``ip`` must be an address of the family ``addrType`` names.
+    """PROTOCOL §2.1: ``ip`` must be an address of the family ``addrType`` names.
 
     Returned in canonical form (``str(ipaddress.ip_address(...))``). IPv6
     zone IDs ("fe80::1%eth0") mean nothing off the sender's host and are

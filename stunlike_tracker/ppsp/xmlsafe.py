@@ -1,6 +1,6 @@
 """Bounded, DTD-free XML parsing of untrusted bytes into a small tree.
 
-SPEC §2: "XML is untrusted input: no DTD, no entities, no external
+PROTOCOL §2: "XML is untrusted input: no DTD, no entities, no external
 anything; cap size (datagram), depth and element count before building
 objects." This module is the only place that touches ``xml.parsers.expat``:
 
@@ -13,12 +13,12 @@ objects." This module is the only place that touches ``xml.parsers.expat``:
   from inside its expat handler, so nothing of it is ever expanded;
 * depth and element count are checked in the start-element handler, before
   the element's node exists;
-* names are reduced to their local part (namespaces are ignored, SPEC §2).
+* names are reduced to their local part (namespaces are ignored, PROTOCOL §2).
 
 What comes out is a tree of ``Node`` (name, attributes, text, children).
 Errors are ``XmlRejected``, a ``PpspError`` that also carries the partial
 tree built so far, so the caller can still read a TransactionID that was
-complete before the fault (SPEC §2: errors are full responses carrying the
+complete before the fault (PROTOCOL §2: errors are full responses carrying the
 request's TransactionID).
 """
 
@@ -90,7 +90,7 @@ class _TreeBuilder:
         self.count = 0
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
-        # Bounds checked before the node is built (SPEC §2).
+        # Bounds checked before the node is built (PROTOCOL §2).
         self.count += 1
         if self.count > MAX_ELEMENTS:
             raise _Abort(Reason.TOO_MANY_ELEMENTS)
@@ -127,7 +127,7 @@ def _refuse(reason: Reason) -> NoReturn:
 
 
 def _xml_decl(_version: str | None, encoding: str | None, _standalone: int) -> None:
-    # SPEC §2: the body is UTF-8; a document claiming otherwise is refused.
+    # PROTOCOL §2: the body is UTF-8; a document claiming otherwise is refused.
     if encoding is not None and encoding.lower() != "utf-8":
         raise _Abort(Reason.NOT_UTF8)
 
@@ -140,7 +140,7 @@ def _new_parser(builder: _TreeBuilder) -> expat.XMLParserType:
     parser.EndElementHandler = builder.end
     parser.CharacterDataHandler = builder.chars
     parser.XmlDeclHandler = _xml_decl
-    # SPEC §2: no DTD, no entities, no external anything. Each handler fires
+    # PROTOCOL §2: no DTD, no entities, no external anything. Each handler fires
     # as soon as expat sees the construct, before anything is expanded.
     parser.StartDoctypeDeclHandler = lambda *_: _refuse(Reason.DTD_NOT_ALLOWED)
     parser.EntityDeclHandler = lambda *_: _refuse(Reason.ENTITY_NOT_ALLOWED)
@@ -157,7 +157,7 @@ def _new_parser(builder: _TreeBuilder) -> expat.XMLParserType:
 def parse_tree(data: bytes, *, max_size: int) -> Node:
     """Parse one untrusted document; raise ``XmlRejected`` on any fault."""
     if len(data) > max_size:
-        # SPEC §4: larger than the accepted size -> 400. The prefix is still
+        # PROTOCOL §4: larger than the accepted size -> 400. The prefix is still
         # scanned (bounded by max_size) so the error can carry the IDs.
         raise XmlRejected(Reason.MESSAGE_TOO_LARGE, _salvage_prefix(data[: max(max_size, 0)]))
     try:

@@ -37,17 +37,17 @@ class ServerSettings:
     host: str = DUAL_STACK_HOST
     port: int = 3478
     # CA that issues peer certificates; with ``mutual`` a client certificate
-    # naming the Peer-ID is required (SPEC §8).
+    # naming the Peer-ID is required (PROTOCOL §8).
     peer_ca_pem: bytes | None = None
     mutual: bool = False
-    # Nodes of one logical tracker share this secret (SPEC §9); None: random.
+    # Nodes of one logical tracker share this secret (PROTOCOL §9); None: random.
     cookie_secret: bytes | None = None
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     limits: EndpointLimits = field(default_factory=EndpointLimits)
     budgets: BudgetLimits = field(default_factory=BudgetLimits)
     receive_buffer: int = 4 * 1024 * 1024
     # "memory" (embedded) or a shared store URL: redis://HOST:PORT/DB,
-    # rediss://..., redis+cluster://HOST:PORT (SPEC §9).
+    # rediss://..., redis+cluster://HOST:PORT (PROTOCOL §9).
     store: str = "memory"
     # Several processes on one port (serve --workers).
     reuse_port: bool = False
@@ -55,7 +55,7 @@ class ServerSettings:
 
 # AEAD record overhead: 13-byte header + 8-byte explicit nonce + 16-byte tag,
 # rounded up, so that a response of ``datagram_budget`` bytes of XML still
-# travels in one datagram (SPEC §4: never rely on IP fragmentation).
+# travels in one datagram (PROTOCOL §4: never rely on IP fragmentation).
 DTLS_RECORD_OVERHEAD = 40
 
 
@@ -116,7 +116,7 @@ class RunningServer:
 
 
 def _with_own_address(config: TrackerConfig, bound: tuple[str, int]) -> TrackerConfig:
-    """SPEC §8: no peer may list the tracker's own address as its own."""
+    """PROTOCOL §8: no peer may list the tracker's own address as its own."""
     if ipaddress.ip_address(bound[0]).is_unspecified:
         return config
     own = transport_address_text(*bound)

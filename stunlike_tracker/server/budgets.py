@@ -1,4 +1,4 @@
-"""Per-source budgets checked before any decryption or parsing (SPEC §8).
+"""Per-source budgets checked before any decryption or parsing (PROTOCOL §8).
 
 Pure: no clock, no socket; ``now`` is passed in and the endpoint acts on
 the verdicts. The endpoint asks, cheapest first:

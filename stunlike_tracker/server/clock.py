@@ -4,7 +4,7 @@ A ``Clock`` gives two readings and runs callbacks at a monotonic time:
 
 * ``monotonic()``: DTLS retransmission timers, idle eviction, the event loop;
 * ``wall()``: what the core is given as ``now``: deadlines in a shared store
-  and TURN credential expiry must mean the same on every node (SPEC §7, §9);
+  and TURN credential expiry must mean the same on every node (PROTOCOL §7, §9);
 * ``call_at(when, callback)``: run ``callback`` once ``monotonic()`` reaches
   ``when``; the handle it returns can be cancelled.
 

@@ -1,8 +1,8 @@
-"""The tracker's one UDP port: RFC 7983 demux -> STUN | DTLS -> core (SPEC §1).
+"""The tracker's one UDP port: RFC 7983 demux -> STUN | DTLS -> core (PROTOCOL §1).
 
 Every datagram is handled to completion inside ``datagram_received``: STUN
 Binding requests are answered statelessly, DTLS records go to the sender's
-session (created only after the stateless cookie exchange, SPEC §8), and
+session (created only after the stateless cookie exchange, PROTOCOL §8), and
 decrypted PPSP requests go to the tracker core, whose effects are sent at
 once. One timer, re-armed after every datagram, drives DTLS handshake
 retransmissions, ATTACH indication resends, peer timers and idle eviction.
@@ -124,7 +124,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self.started_at = self.wall()
         # Whether per-request debug lines are wanted, asked once (and on reload).
         self.debug_log = log.isEnabledFor(logging.DEBUG)
-        # SPEC §8 per-source budgets, asked before any decryption or parsing.
+        # PROTOCOL §8 per-source budgets, asked before any decryption or parsing.
         self.budgets = Budgets(budgets, self.drops)
         self._transport: asyncio.DatagramTransport | None = None
         self._buffered: Callable[[], int] = _nothing_buffered
@@ -133,7 +133,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self._handshaking: set[SessionEntry] = set()
         self._last_housekeeping = 0.0
         self.closed = asyncio.Event()
-        # Set with a shared store (SPEC §9): requests go through it, async.
+        # Set with a shared store (PROTOCOL §9): requests go through it, async.
         self.shared: SharedStoreDriver | None = None
 
     # ------------------------------------------------------------------
@@ -145,7 +145,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
 
     def wall(self) -> float:
         """Wall-clock time, for the core: deadlines in a shared store and TURN
-        credential expiry must mean the same on every node (SPEC §7, §9)."""
+        credential expiry must mean the same on every node (PROTOCOL §7, §9)."""
         return self.clock.wall()
 
     def _tracker_deadline(self, now: float) -> float | None:
@@ -274,7 +274,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
     def _new_session(
         self, data: bytes, address: Address, now: float, replacing: SessionEntry | None = None
     ) -> SessionEntry | None:
-        """SPEC §8: nothing is allocated before the cookie checks out."""
+        """PROTOCOL §8: nothing is allocated before the cookie checks out."""
         if self.draining:
             self.drops["draining"] += 1
             return None
@@ -306,7 +306,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         return entry
 
     def _mtu_for(self, address: Address) -> int:
-        """SPEC §4: over IPv6 every datagram, handshake flights included, fits
+        """PROTOCOL §4: over IPv6 every datagram, handshake flights included, fits
         the 1,232-byte UDP payload of the IPv6 minimum MTU."""
         if is_ipv6_path(address):
             return min(self.dtls.mtu, IPV6_UDP_PAYLOAD)

@@ -1,4 +1,4 @@
-"""Serving PPSP requests over a shared store: many nodes, one tracker (SPEC §9).
+"""Serving PPSP requests over a shared store: many nodes, one tracker (PROTOCOL §9).
 
 With the embedded memory store the endpoint calls the core directly. With a
 shared store every request goes through ``SharedStoreDriver``:
@@ -255,7 +255,7 @@ class SharedStoreDriver:
             tracker.store = base
 
     def _refuse(self, session: Session, request: Request, reason: str) -> list[Effect]:
-        """SPEC §2: 503 when the tracker cannot serve now; never cached."""
+        """PROTOCOL §2: 503 when the tracker cannot serve now; never cached."""
         self.counters["store-unavailable-503"] += 1
         response = Response(Status.OVERLOADED, request.transaction_id, reason)
         return [Transmit(session.session_id, (encode_response(response),), session.node_id)]

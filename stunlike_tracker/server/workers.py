@@ -1,5 +1,5 @@
 """``serve --workers N``: N tracker processes on one UDP port (SO_REUSEPORT),
-one logical tracker through a shared store (SPEC §9).
+one logical tracker through a shared store (PROTOCOL §9).
 
 The kernel spreads datagrams over the workers by source address, so one
 peer's DTLS association stays on one worker. A worker that dies is started

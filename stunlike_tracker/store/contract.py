@@ -1,4 +1,4 @@
-"""The store contract: everything the tracker core keeps (SPEC §9).
+"""The store contract: everything the tracker core keeps (PROTOCOL §9).
 
 Two levels, so that the core stays free of I/O and the embedded default
 costs no round trip:
@@ -58,7 +58,7 @@ class TrackerStore(Protocol):
 
     def member_count(self, swarm_id: str, mode: PeerMode | None = None) -> int: ...
 
-    # --- ICE offers (SPEC §6) --------------------------------------------
+    # --- ICE offers (PROTOCOL §6) --------------------------------------------
     def push_offer(self, peer_id: str, offer: IceOffer, expires_at: float, cap: int) -> None:
         """Add an unused offer (replacing one with the same id); keep the
         newest ``cap``."""
@@ -79,7 +79,7 @@ class TrackerStore(Protocol):
         offer id is answered once, and only by the peer it was handed to:
         anyone else's attempt leaves it in place)."""
 
-    # --- ATTACH across nodes (SPEC §9) -----------------------------------
+    # --- ATTACH across nodes (PROTOCOL §9) -----------------------------------
     def put_indication(
         self, target_id: str, indication_id: str, origin_node: str, expires_at: float
     ) -> None:
@@ -89,14 +89,14 @@ class TrackerStore(Protocol):
     def take_indication(self, target_id: str, indication_id: str, now: float) -> str | None:
         """The origin node of an indication sent to ``target_id`` (once)."""
 
-    # --- tombstones (SPEC §3) --------------------------------------------
+    # --- tombstones (PROTOCOL §3) --------------------------------------------
     def put_tombstone(self, record: PeerRecord, expires_at: float) -> None: ...
 
     def get_tombstone(self, peer_id: str, now: float) -> PeerRecord | None: ...
 
     def delete_tombstone(self, peer_id: str) -> None: ...
 
-    # --- response cache (SPEC §4) ----------------------------------------
+    # --- response cache (PROTOCOL §4) ----------------------------------------
     def cache_get(self, peer_id: str, transaction_id: str, now: float) -> CachedResponse | None: ...
 
     def cache_put(
@@ -109,7 +109,7 @@ class TrackerStore(Protocol):
 
 
 class SharedStore(Protocol):
-    """A store many tracker nodes share (SPEC §9); see the module docstring."""
+    """A store many tracker nodes share (PROTOCOL §9); see the module docstring."""
 
     async def load(self, plan: LoadPlan, now: float) -> Overlay:
         """Step 1: read what the request may need; take consume-once items."""

@@ -1,4 +1,4 @@
-"""The embedded in-memory store (SPEC §9 default). Single-threaded use."""
+"""The embedded in-memory store (PROTOCOL §9 default). Single-threaded use."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ class MemoryStore:
         self._offers: dict[str, deque[StoredOffer]] = {}
         self._grants: dict[tuple[str, str], tuple[OfferGrant, float]] = {}
         self._tombstones: dict[str, tuple[PeerRecord, float]] = {}
-        # Response cache (SPEC §4): entries with their size, a FIFO of keys in
+        # Response cache (PROTOCOL §4): entries with their size, a FIFO of keys in
         # insertion order (the TTL is one value, so also expiry order) that
         # both expiry and the byte bound consume from the front.
         self._cache: dict[tuple[str, str], tuple[CachedResponse, float, int]] = {}

@@ -1,6 +1,6 @@
 """One request's view of a shared store: what was loaded, what was written.
 
-A network store serves a PPSP request in two round trips (SPEC §9):
+A network store serves a PPSP request in two round trips (PROTOCOL §9):
 
 1. ``load``: everything the core may read for this request, fetched at once
    (the requester's record and cached answer, a random sample of the swarm
@@ -214,7 +214,7 @@ class Overlay:
         self._grant = None
         return g
 
-    # --- ATTACH across nodes (SPEC §9) -----------------------------------
+    # --- ATTACH across nodes (PROTOCOL §9) -----------------------------------
     def put_indication(
         self, target_id: str, indication_id: str, origin_node: str, expires_at: float
     ) -> None:

@@ -1,4 +1,4 @@
-"""What the tracker keeps about a peer (shared SPEC.md §3, §8, §9).
+"""What the tracker keeps about a peer (shared PROTOCOL §3, §8, §9).
 
 Records are frozen: the core builds a new one and hands it to the store, so
 the in-memory backend behaves like a serialising one (no aliasing).
@@ -34,7 +34,7 @@ class PeerRecord:
     session_id: str
     reflexive: PeerAddress
     connected_at: float
-    # When the peer's init/track timer fires (SPEC §3: timers are per peer).
+    # When the peer's init/track timer fires (PROTOCOL §3: timers are per peer).
     deadline: float
     host_addresses: tuple[PeerAddress, ...] = ()
     nat_ability: NatAbility = NatAbility.STUN
@@ -42,7 +42,7 @@ class PeerRecord:
     # before it stays valid until the new one is used (its answer may be lost).
     token_hash: bytes | None = None
     previous_token_hash: bytes | None = None
-    # The node holding the peer's DTLS association (SPEC §9).
+    # The node holding the peer's DTLS association (PROTOCOL §9).
     node_id: str = "local"
     memberships: tuple[Membership, ...] = ()
     stream_stats: tuple[StreamStatistics, ...] = ()
@@ -81,7 +81,7 @@ class PeerRecord:
 
 @dataclass(frozen=True, slots=True)
 class CachedResponse:
-    """SPEC §4 response cache entry, bound to the session that asked."""
+    """PROTOCOL §4 response cache entry, bound to the session that asked."""
 
     session_id: str
     request_digest: bytes

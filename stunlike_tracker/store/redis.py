@@ -1,4 +1,4 @@
-"""The shared store on Redis or Redis Cluster (SPEC §9), on ``redis.asyncio``.
+"""The shared store on Redis or Redis Cluster (PROTOCOL §9), on ``redis.asyncio``.
 
 Layout (hash tags keep what one script touches in one slot):
 
@@ -411,7 +411,7 @@ class RedisStore:
         new: PeerRecord | None,
         clear_offers: bool,
     ) -> None:
-        """Member sets and listings follow the peer's record (SPEC §3, §9)."""
+        """Member sets and listings follow the peer's record (PROTOCOL §3, §9)."""
         old_ids = set(old.swarm_ids) if old is not None else set()
         new_ids = new.swarm_ids if new is not None else ()
         for swarm_id in new_ids:
@@ -476,7 +476,7 @@ class RedisStore:
         await self._gather(calls)
 
     # ------------------------------------------------------------------
-    # expiry (SPEC §3 timers, SPEC §9 any node)
+    # expiry (PROTOCOL §3 timers, PROTOCOL §9 any node)
     # ------------------------------------------------------------------
     async def sweep(self, now: float, limit: int = 200, lease: float = 10.0) -> list[PeerRecord]:
         """Expire due peers: returns the records this node expired (each

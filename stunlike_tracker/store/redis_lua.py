@@ -126,7 +126,7 @@ return {listing, grant}
 
 # Expiry: claim up to ARGV[2] peers whose deadline is <= ARGV[1] from one
 # bucket, leasing them until ARGV[3] so that one node handles each; a node
-# that dies holding a lease just lets it run out (SPEC §9).
+# that dies holding a lease just lets it run out (PROTOCOL §9).
 CLAIM = r"""
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end

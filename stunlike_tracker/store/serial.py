@@ -1,4 +1,4 @@
-"""Store records to and from JSON text, for network stores (SPEC §9).
+"""Store records to and from JSON text, for network stores (PROTOCOL §9).
 
 Records are frozen dataclasses of strings, numbers, enums, bytes and tuples;
 this turns them into compact JSON (a dataclass is the list of its field

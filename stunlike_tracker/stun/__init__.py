@@ -4,7 +4,7 @@
   ``parse_*_untrusted`` (raises only :class:`StunError`), build with
   :func:`encode_message` and the attribute encoders, check
   MESSAGE-INTEGRITY / MESSAGE-INTEGRITY-SHA256 / FINGERPRINT.
-* :mod:`.responder`: :class:`BindingResponder`, the SPEC §5 fast path.
+* :mod:`.responder`: :class:`BindingResponder`, the PROTOCOL §5 fast path.
 
 No sockets and no clock in this package. The public names are those of the
 two modules' ``__all__``.

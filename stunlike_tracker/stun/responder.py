@@ -1,4 +1,4 @@
-"""Stateless STUN Binding responder for the tracker port (SPEC §5).
+"""Stateless STUN Binding responder for the tracker port (PROTOCOL §5).
 
 Theory of operation
 -------------------
@@ -15,7 +15,7 @@ What is answered:
   response holding MAPPED-ADDRESS, with the 16-byte transaction ID echoed byte
   for byte (RFC 8489 §11, RFC 3489 §11.1, §11.2.1). We send neither
   SOURCE-ADDRESS nor CHANGED-ADDRESS (RFC 3489 §8.2): we have no second
-  address to offer, and the SPEC asks for MAPPED-ADDRESS only;
+  address to offer, and PROTOCOL §5 asks for MAPPED-ADDRESS only;
 * a Binding request with comprehension-required attributes we do not know
   (type < 0x8000) gets a 420 error response with UNKNOWN-ATTRIBUTES, plus
   FINGERPRINT for RFC 8489 (RFC 8489 §6.3.1, §14.13; RFC 3489 §8.2).
@@ -30,8 +30,8 @@ What is dropped, each counted in ``drops`` under its reason:
 * ``stun-not-binding``: requests of any other method;
 * ``stun-change-request``: a CHANGE-REQUEST asking to change IP or port;
 * ``stun-response-too-large``: the response would be more than
-  ``max_response_ratio`` (SPEC: 2) times the request, with the one exception
-  SPEC §5 makes: a bare 20-byte RFC 8489 request from an IPv6 source gets its
+  ``max_response_ratio`` (PROTOCOL §5: 2) times the request, with the one exception
+  PROTOCOL §5 makes: a bare 20-byte RFC 8489 request from an IPv6 source gets its
   52-byte answer (XOR-MAPPED-ADDRESS needs 24 bytes for IPv6). A bare RFC
   3489 request from IPv6 (44-byte answer) is still dropped; a request
   carrying FINGERPRINT (28 bytes) or any attribute is answered. A minimal
@@ -369,7 +369,7 @@ class BindingResponder:
                 xaddr,
             )
             response = head + _FP_TL + _U32.pack(_crc32(head) ^ FINGERPRINT_XOR)
-        # SPEC §5: never more than 2x the request, but a bare RFC 8489 request
+        # PROTOCOL §5: never more than 2x the request, but a bare RFC 8489 request
         # from IPv6 gets its 52-byte answer.
         if size > self._max_ratio * n and not (size == _SIZE_XMA6 and n == HEADER_LEN):
             return self._drop(REASON_TOO_LARGE)
@@ -392,7 +392,7 @@ class BindingResponder:
                 ((ATTR_ERROR_CODE, error_code), (ATTR_UNKNOWN_ATTRIBUTES, unknown_value)),
                 fingerprint=not classic,
             )
-            if len(response) <= limit:  # SPEC §5
+            if len(response) <= limit:  # PROTOCOL §5
                 break
         else:
             return self._drop(REASON_TOO_LARGE)

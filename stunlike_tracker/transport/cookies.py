@@ -2,7 +2,7 @@
 
 A cookie is ``HMAC-SHA256(key, label || time bucket || client address)``
 truncated to :data:`COOKIE_LENGTH` bytes.  Nothing is stored per client: the
-server recomputes the MAC when the ClientHello comes back (SPEC §8: "no
+server recomputes the MAC when the ClientHello comes back (PROTOCOL §8: "no
 per-client state before the cookie checks out").
 
 * The time bucket is ``floor(now / bucket_seconds)``; a cookie verifies in
@@ -11,7 +11,7 @@ per-client state before the cookie checks out").
 * :class:`CookieKeys` holds a current and a previous 32-byte secret.
   Cookies are made with the current one and verified against both, so one
   :meth:`CookieKeys.rotate` keeps outstanding cookies valid and a second
-  one retires them.  Nodes of one logical tracker (SPEC §9) share the key:
+  one retires them.  Nodes of one logical tracker (PROTOCOL §9) share the key:
   build it with :meth:`CookieKeys.from_shared_key` from the same secret.
 * Every comparison is :func:`hmac.compare_digest` (RFC 6347 §4.2.1 asks for
   a cookie an attacker cannot forge; a timing leak would help forging).

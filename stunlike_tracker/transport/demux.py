@@ -1,4 +1,4 @@
-"""RFC 7983 first-byte demultiplexing of the tracker's one UDP port (SPEC §1).
+"""RFC 7983 first-byte demultiplexing of the tracker's one UDP port (PROTOCOL §1).
 
 RFC 7983 §7 (updating RFC 5764 §5.1.2) assigns the first byte of a datagram:
 

@@ -8,7 +8,7 @@ decrypted application messages with :meth:`receive`, and keeps one timer
 armed at :meth:`get_timer`, calling :meth:`handle_timer` when it fires.
 Nothing here reads a clock or touches a socket: ``now`` is passed in.
 
-Server side, two steps (SPEC §8, RFC 6347 §4.2.1):
+Server side, two steps (PROTOCOL §8, RFC 6347 §4.2.1):
 
 1. :meth:`DtlsServerContext.check_client_hello_untrusted` runs on every
    DTLS datagram from an address that has no session yet.  It hand-parses
@@ -225,7 +225,7 @@ class _DtlsSession:
 
         Up to :data:`MAX_MESSAGE_SIZE` bytes are accepted, but only messages
         of at most :attr:`max_message_size` bytes keep the datagram within
-        ``mtu`` (SPEC §4: never rely on IP fragmentation).
+        ``mtu`` (PROTOCOL §4: never rely on IP fragmentation).
         """
         if self.closed:
             raise DtlsError("session is closed")
@@ -623,7 +623,7 @@ class DtlsServerSession(_DtlsSession):
 
     def _on_complete(self) -> None:
         # OpenSSL verified the chain (VERIFY_PEER with the configured CA) before
-        # completing; only then does the certificate name anybody (SPEC §8).
+        # completing; only then does the certificate name anybody (PROTOCOL §8).
         cert = self._conn.get_peer_certificate(as_cryptography=True)
         if cert is not None:
             self.peer_certificate_peer_id = peer_id_from_certificate(cert)

@@ -44,7 +44,7 @@ DEFAULT_MTU: Final = 1200
 MAX_MESSAGE_SIZE: Final = 2**14  # RFC 5246 §6.2.1: one record's plaintext
 DEFAULT_HANDSHAKE_RETRANSMITS: Final = 6  # 1+2+4+8+16+32 s, then give up
 
-# SPEC §8: AEAD suites only -- ECDHE with AES-GCM or ChaCha20-Poly1305
+# PROTOCOL §8: AEAD suites only -- ECDHE with AES-GCM or ChaCha20-Poly1305
 # (RFC 5289, RFC 7905).  OpenSSL cipher names, most preferred first.
 AEAD_CIPHERS: Final = ":".join(
     [
@@ -193,7 +193,7 @@ class DtlsServerContext:
         ctx.set_cookie_verify_callback(self._openssl_verify_cookie)
         self._ssl_context = ctx
 
-    # -- the stateless pre-check (SPEC §8, RFC 6347 §4.2.1) -------------
+    # -- the stateless pre-check (PROTOCOL §8, RFC 6347 §4.2.1) -------------
 
     def check_client_hello_untrusted(
         self, datagram: bytes, addr: Address, now: float
@@ -217,7 +217,7 @@ class DtlsServerContext:
         else:
             reason = "no-cookie"
         hvr = build_hello_verify_request(hello, keys.make_cookie(addr, now))
-        if len(hvr) > len(datagram):  # SPEC §8: never amplify toward an unverified address
+        if len(hvr) > len(datagram):  # PROTOCOL §8: never amplify toward an unverified address
             return HelloResult(HelloAction.DROP, reason="hvr-larger-than-hello")
         return HelloResult(HelloAction.VERIFY_REQUEST, verify_request=hvr, reason=reason)
 

@@ -51,7 +51,7 @@ _MAX_SEQ: Final = (1 << 48) - 1
 _HEADER = struct.Struct("!B2sHHIH")  # type, version, epoch, seq (16+32 bits), length
 _AAD = struct.Struct("!HHIB2sH")  # epoch, seq hi, seq lo, type, version, length
 
-# OpenSSL suite name -> (AEAD, key length, IV length, PRF hash); SPEC §8 suites only.
+# OpenSSL suite name -> (AEAD, key length, IV length, PRF hash); PROTOCOL §8 suites only.
 SUITES: Final[dict[str, tuple[str, int, int, str]]] = {
     "ECDHE-ECDSA-AES128-GCM-SHA256": ("gcm", 16, 4, "sha256"),
     "ECDHE-RSA-AES128-GCM-SHA256": ("gcm", 16, 4, "sha256"),

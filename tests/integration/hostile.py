@@ -121,7 +121,7 @@ class RawPeer(asyncio.DatagramProtocol):
 
     async def request(self, message: bytes, *, rto: float = 1.0, tries: int = 3) -> bytes | None:
         """Send a request and return the first application message back,
-        resending it byte for byte on silence (SPEC §4); None if none came."""
+        resending it byte for byte on silence (PROTOCOL §4); None if none came."""
         for _ in range(tries):
             self.send(message)
             got = await self.receive(rto)

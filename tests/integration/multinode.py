@@ -1,4 +1,4 @@
-"""Tracker nodes sharing one store (SPEC §9), on loopback ports."""
+"""Tracker nodes sharing one store (PROTOCOL §9), on loopback ports."""
 
 from __future__ import annotations
 

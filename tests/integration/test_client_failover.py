@@ -1,5 +1,5 @@
 """Failover between two tracker endpoints sharing one store (issue 12 item 4,
-SPEC §9): when the client's node stops answering, it re-CONNECTs to the next
+PROTOCOL §9): when the client's node stops answering, it re-CONNECTs to the next
 on a new DTLS session with the same identity, and that CONNECT restores every
 swarm; a seeding Peer keeps serving through it."""
 

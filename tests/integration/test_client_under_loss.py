@@ -1,6 +1,6 @@
 """Clients through a lossy, reordering UDP relay to a real tracker (issue 11
 item 5): DTLS handshakes retransmit their flights (RFC 6347 §4.2.4), requests
-their byte-identical datagrams (SPEC §4), and each request completes once."""
+their byte-identical datagrams (PROTOCOL §4), and each request completes once."""
 
 from __future__ import annotations
 

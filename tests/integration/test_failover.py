@@ -1,7 +1,7 @@
 """Three tracker nodes (processes) on one Redis, 200 joined peers, one node
 SIGKILLed: every peer of that node fails over to a surviving node with the
 product client (re-CONNECT with its ReconnectToken) and no membership is
-lost (SPEC §3 re-CONNECT, §9). Counted and timed; the figures are printed
+lost (PROTOCOL §3 re-CONNECT, §9). Counted and timed; the figures are printed
 (run with -s) and recorded as test properties."""
 
 from __future__ import annotations

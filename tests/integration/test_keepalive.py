@@ -1,6 +1,6 @@
 """The tracker's timers on a manual clock: a peer that keeps reporting outlives
 the track timer, a silent one does not; idle associations are evicted; a
-failing tick does not stop the timers (SPEC §3). No test waits for real time:
+failing tick does not stop the timers (PROTOCOL §3). No test waits for real time:
 the endpoint runs on a ``ManualClock`` and the test moves it."""
 
 from __future__ import annotations

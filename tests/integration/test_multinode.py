@@ -1,5 +1,5 @@
 """One logical tracker from several nodes over Redis / Redis Cluster, with
-real DTLS clients (SPEC §6, §9)."""
+real DTLS clients (PROTOCOL §6, §9)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ async def test_attach_on_node_2_reaches_a_peer_on_node_1(
         assert response.status == 200  # the target's ATTACH_ACK came back across nodes
         indication = target.indications.get_nowait()
         assert indication.peer.peer_id == "requester" and indication.offer_id == "t0"
-        # SPEC §6: 404 when the target is gone.
+        # PROTOCOL §6: 404 when the target is gone.
         await target.disconnect("nil")
         with pytest.raises(TrackerError) as gone:
             await requester.attach("s", "target", _offer("r1"))

@@ -1,7 +1,7 @@
 """Two peer channels in one process on loopback, exchanging IceOffers directly.
 
 No tracker: the offer and the answer are handed over in memory, as the
-tracker would (it passes offers through unchanged, SPEC §6). aioice skips
+tracker would (it passes offers through unchanged, PROTOCOL §6). aioice skips
 127.0.0.1 when it lists host addresses, so a fixture makes it gather on
 loopback only (restored after each test).
 """
@@ -133,7 +133,7 @@ async def test_roles_fingerprints_and_selected_pair(pair: Pair) -> None:
     a = await pending.accept_answer(answer)
     b = await waiter
     pair.channels += [a, b]
-    # SPEC §6: the peer whose offer is answered is ICE controlling.
+    # PROTOCOL §6: the peer whose offer is answered is ICE controlling.
     assert (a.ice_role, b.ice_role) == ("controlling", "controlled")
     assert a.remote_fingerprint == answer.fingerprint
     assert b.remote_fingerprint == pending.offer.fingerprint

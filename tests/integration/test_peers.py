@@ -1,5 +1,5 @@
 """Two Peers that know only the tracker and a swarm id connect through ATTACH
-and exchange data over the encrypted channel (SPEC §6, §7; issue 4)."""
+and exchange data over the encrypted channel (PROTOCOL §6, §7; issue 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Redis faults (SPEC §9): while Redis is down requests get 503 - never a
+"""Redis faults (PROTOCOL §9): while Redis is down requests get 503 - never a
 wrong 200, never a hang - and the node says so once; it reconnects by itself;
 with AOF (appendfsync always) every membership acknowledged with 200
 survives a Redis SIGKILL and restart."""

@@ -70,3 +70,21 @@ def regenerate_config_reference() -> None:
 
 if __name__ == "__main__":
     regenerate_config_reference()
+
+
+def test_code_cites_protocol_sections_that_exist() -> None:
+    # Comments and docstrings cite "PROTOCOL §n" (docs/PROTOCOL.md), never a
+    # document outside the repository; every cited section must exist.
+    text = (ROOT / "docs" / "PROTOCOL.md").read_text()
+    sections = set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", text, flags=re.MULTILINE))
+    outside = re.compile(r"\bSPEC(?:\.md)? §")
+    cited = re.compile(r"PROTOCOL(?:\.md)? §(\d+(?:\.\d+)?)")
+    checked = 0
+    for folder in ("stunlike_tracker", "tests", "bench", "fuzz"):
+        for path in (ROOT / folder).rglob("*.py"):
+            source = path.read_text()
+            assert not outside.search(source), path
+            for number in cited.findall(source):
+                assert number in sections, f"{path}: PROTOCOL §{number}"
+                checked += 1
+    assert checked > 100

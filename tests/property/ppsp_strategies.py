@@ -1,7 +1,7 @@
 """Hypothesis strategies for PPSP messages the parser could produce.
 
 "Could produce" is what makes round-trips exact: IDs already stripped and
-valid (SPEC §2.1), IP addresses in canonical form, JOIN with a peer mode,
+valid (PROTOCOL §2.1), IP addresses in canonical form, JOIN with a peer mode,
 ``Response.text`` None or a non-standard text, no reserved SwarmID outside
 DISCONNECT, sizes small enough for the element limit of ``xmlsafe``.
 """

@@ -1,4 +1,4 @@
-"""Property tests for candidate priorities and SPEC §8 hygiene."""
+"""Property tests for candidate priorities and PROTOCOL §8 hygiene."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Chunk map properties: encode/decode and coverage agree with the bits (SPEC §2.1)."""
+"""Chunk map properties: encode/decode and coverage agree with the bits (PROTOCOL §2.1)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Never-crash: any input gives a message or a PpspError, nothing else
-(SPEC §2 "XML is untrusted input"; ARCHITECTURE habits 4 and 9)."""
+(PROTOCOL §2 "XML is untrusted input"; ARCHITECTURE habits 4 and 9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Round-trips: encode -> parse gives the same object (SPEC §2, §4, §6)."""
+"""Round-trips: encode -> parse gives the same object (PROTOCOL §2, §4, §6)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_datagrams_parse_and_merge_back(r: Response, budget: int) -> None:
     parts = [parse_response_untrusted(d) for d in datagrams]
     assert merge_response_parts(parts) == r
     for data, part in zip(datagrams, parts, strict=True):
-        # SPEC §4: each part within the budget whenever its peers fit.
+        # PROTOCOL §4: each part within the budget whenever its peers fit.
         assert len(data) <= budget or len(part.peers) <= 1
         assert dataclasses.replace(part, peers=(), part=None) == dataclasses.replace(r, peers=())
     if len(datagrams) > 1:

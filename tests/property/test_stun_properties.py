@@ -126,7 +126,7 @@ def check_answer(data: bytes, out: bytes | None) -> None:
     if out is None:
         return
     assert isinstance(out, bytes)
-    # SPEC §5: at most 2x, except 52 bytes for a bare request (from IPv6).
+    # PROTOCOL §5: at most 2x, except 52 bytes for a bare request (from IPv6).
     assert len(out) <= 2 * len(data) or (len(data), len(out)) == (20, 52)
     msg = parse_message_untrusted(out)
     assert msg.cls in (StunClass.SUCCESS, StunClass.ERROR)
@@ -218,7 +218,7 @@ def structured_request(draw: st.DrawFn) -> bytes:
 
 
 def model(data: bytes, source: Address) -> tuple[str, tuple[int, ...]]:
-    """What SPEC §5 says should happen, computed from the codec's parse."""
+    """What PROTOCOL §5 says should happen, computed from the codec's parse."""
     try:
         msg = parse_message_untrusted(data)
     except StunError as err:
@@ -245,7 +245,7 @@ def model(data: bytes, source: Address) -> tuple[str, tuple[int, ...]]:
         return "420", tuple(unknown)
     v6 = ":" in source[0] and not source[0].startswith("::ffff:")
     size = (44 if v6 else 32) if msg.classic else (52 if v6 else 40)
-    if size > 2 * len(data) and (size, len(data)) != (52, 20):  # SPEC §5's exception
+    if size > 2 * len(data) and (size, len(data)) != (52, 20):  # PROTOCOL §5's exception
         return "drop:stun-response-too-large", ()
     return "success", ()
 

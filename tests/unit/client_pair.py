@@ -2,7 +2,7 @@
 
 Each ``Client`` drives one ``TrackerConnection``; the ``Net`` carries its
 documents to one of several tracker cores (``Tracker`` objects sharing one
-``MemoryStore``, as nodes of one logical tracker share a store, SPEC §9)
+``MemoryStore``, as nodes of one logical tracker share a store, PROTOCOL §9)
 and the cores' answers back, with optional loss, duplication and reordering
 drawn from a seeded random generator. DTLS is not modelled: an association
 is a ``Session`` with a fresh id and source port, opened at once unless its

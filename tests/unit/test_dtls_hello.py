@@ -81,7 +81,7 @@ def test_verify_request_format(
     assert result.action is HelloAction.VERIFY_REQUEST
     assert result.reason == "no-cookie"
     hvr = result.verify_request
-    assert len(hvr) <= len(hello)  # SPEC §8: no amplification
+    assert len(hvr) <= len(hello)  # PROTOCOL §8: no amplification
     # RFC 6347 §4.2.1: record version DTLS 1.0, epoch 0, ClientHello's record seq
     assert hvr[0] == 22 and hvr[1:3] == b"\xfe\xff" and hvr[3:5] == b"\x00\x00"
     assert hvr[5:11] == hello[5:11]

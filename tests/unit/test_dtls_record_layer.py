@@ -1,5 +1,5 @@
 """The server's own record layer after the handshake (RFC 5246 §6.3, RFC 6347 §4.1.2):
-interoperates with OpenSSL clients on every SPEC §8 suite, and drops replays,
+interoperates with OpenSSL clients on every PROTOCOL §8 suite, and drops replays,
 other epochs, forged tags and truncated records without hurting the session."""
 
 from __future__ import annotations

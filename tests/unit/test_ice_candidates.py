@@ -1,4 +1,4 @@
-"""RFC 8445 priorities and foundations, aioice conversion, SPEC §8 hygiene."""
+"""RFC 8445 priorities and foundations, aioice conversion, PROTOCOL §8 hygiene."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from stunlike_tracker.ppsp.messages import AddressType, AddrType, IceOffer, Peer
         # 2^24 * type pref + 2^8 * 65535 + (256 - 1)
         (CandidateType.HOST, 2130706431),
         (CandidateType.PRFLX, 1862270975),
-        (CandidateType.SRFLX, 1694498815),  # the SPEC §6 example's REFLEXIVE priority
+        (CandidateType.SRFLX, 1694498815),  # the PROTOCOL §6 example's REFLEXIVE priority
         (CandidateType.RELAY, 16777215),
     ],
 )

@@ -1,4 +1,4 @@
-"""IceOffer <-> WebRTC data-channel SDP (SPEC §6), checked against aiortc's own parser."""
+"""IceOffer <-> WebRTC data-channel SDP (PROTOCOL §6), checked against aiortc's own parser."""
 
 from __future__ import annotations
 

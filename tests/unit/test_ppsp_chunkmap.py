@@ -1,4 +1,4 @@
-"""Chunk maps: Base64 bitmaps, MSB first, bit i = chunk startIndex+i (SPEC §2.1)."""
+"""Chunk maps: Base64 bitmaps, MSB first, bit i = chunk startIndex+i (PROTOCOL §2.1)."""
 
 from __future__ import annotations
 

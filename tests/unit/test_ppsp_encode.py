@@ -1,4 +1,4 @@
-"""Encoder output shape (SPEC §2): compact UTF-8, draft-07 root, no namespace."""
+"""Encoder output shape (PROTOCOL §2): compact UTF-8, draft-07 root, no namespace."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Byte-exact pins of the PPSP encoders (SPEC §2, §4).
+"""Byte-exact pins of the PPSP encoders (PROTOCOL §2, §4).
 
 The encoders are tuned for speed (one encoding per PeerInfo, a skeleton
 computed once, cheap escaping); none of that may change a byte on the wire.

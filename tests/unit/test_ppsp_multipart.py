@@ -1,4 +1,4 @@
-"""Multi-part responses over the datagram budget (SPEC §4)."""
+"""Multi-part responses over the datagram budget (PROTOCOL §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request documents: each method, each rule of SPEC §2/§2.1/§6, each error."""
+"""Request documents: each method, each rule of PROTOCOL §2/§2.1/§6, each error."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def test_find_with_range() -> None:
 
 
 def test_stat_report_keepalive_and_stats() -> None:
-    assert parse(req("STAT_REPORT")).stats is None  # a keep-alive (SPEC §3)
+    assert parse(req("STAT_REPORT")).stats is None  # a keep-alive (PROTOCOL §3)
     assert parse(req("STAT_REPORT", "<StatisticsGroup/>")).stats == ()
     r = parse(
         req(

@@ -1,4 +1,4 @@
-"""Response and indication documents (SPEC §2, §4, §6, §7, §8)."""
+"""Response and indication documents (PROTOCOL §2, §4, §6, §7, §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The draft-07 §8 examples parse to the right values (SPEC §2).
+"""The draft-07 §8 examples parse to the right values (PROTOCOL §2).
 
 The files are verbatim copies in tests/vectors/draft07/ (see its README).
 """
@@ -56,7 +56,7 @@ def load(name: str) -> bytes:
 
 
 def request(name: str) -> Request:
-    # Default request size limit (2,048 bytes, SPEC §4): the draft's
+    # Default request size limit (2,048 bytes, PROTOCOL §4): the draft's
     # examples must be accepted as published.
     return parse_request_untrusted(load(name))
 

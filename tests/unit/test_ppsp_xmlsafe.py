@@ -1,4 +1,4 @@
-"""Untrusted XML is refused before anything is built (SPEC §2 safety rules)."""
+"""Untrusted XML is refused before anything is built (PROTOCOL §2 safety rules)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_size_limit_is_inclusive() -> None:
 
 
 def test_oversize_request_is_still_answerable_when_ids_come_first() -> None:
-    # SPEC §4: larger than 2,048 bytes -> 400, and the IDs at the start of
+    # PROTOCOL §4: larger than 2,048 bytes -> 400, and the IDs at the start of
     # the document are still read so the peer gets its answer.
     data = doc(HEAD + b"<Padding>" + b"x" * 3000 + b"</Padding>")
     err = refused(data)
@@ -66,7 +66,7 @@ def test_oversize_request_with_ids_beyond_the_limit_is_not_answerable() -> None:
 
 def test_default_limits() -> None:
     big = doc(HEAD + b"<Padding>" + b"x" * 2100 + b"</Padding>")
-    refused(big)  # requests: 2,048 bytes by default (SPEC §4)
+    refused(big)  # requests: 2,048 bytes by default (PROTOCOL §4)
     response = b'<PPSPTrackerProtocol version="1.0"><Response status="200"/>'
     response += b"<TransactionID>t</TransactionID><P>" + b"x" * 60000
     response += b"</P></PPSPTrackerProtocol>"

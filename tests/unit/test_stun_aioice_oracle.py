@@ -95,7 +95,7 @@ def test_aioice_request_gets_its_source_back(
     responder = BindingResponder()
     out = responder.handle_untrusted(data, source)
     assert out is not None, responder.drops
-    # SPEC §5: at most 2x the request, except a bare one from IPv6 (52 bytes).
+    # PROTOCOL §5: at most 2x the request, except a bare one from IPv6 (52 bytes).
     assert len(out) <= 2 * len(data) or (len(data), len(out)) == (20, 52)
     response = aio.parse_message(out)  # raises if the FINGERPRINT is wrong
     assert response.message_method == aio.Method.BINDING

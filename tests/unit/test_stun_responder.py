@@ -1,4 +1,4 @@
-"""BindingResponder: SPEC §5 case by case, with every drop counted."""
+"""BindingResponder: PROTOCOL §5 case by case, with every drop counted."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def answer(data: bytes, source: Address = V4, ratio: float = 2.0) -> tuple[bytes
     responder = BindingResponder(max_response_ratio=ratio)
     out = responder.handle_untrusted(data, source)
     assert out is not None, responder.drops
-    assert len(out) <= ratio * len(data) or (len(data), len(out)) == (20, 52)  # SPEC §5
+    assert len(out) <= ratio * len(data) or (len(data), len(out)) == (20, 52)  # PROTOCOL §5
     assert responder.answered == 1
     assert not responder.drops
     return out, responder
@@ -73,7 +73,7 @@ def dropped(data: bytes, source: Address = V4, ratio: float = 2.0) -> str:
 def test_bare_rfc8489_request_gets_exactly_the_40_bytes() -> None:
     out, _ = answer(request())
     # Header, XOR-MAPPED-ADDRESS of 192.0.2.1:32853 (the value RFC 5769 §2.2
-    # prints for this transaction ID), FINGERPRINT; nothing else (SPEC §5).
+    # prints for this transaction ID), FINGERPRINT; nothing else (PROTOCOL §5).
     head = bytes.fromhex("0101 0014 2112a442") + TID + bytes.fromhex("0020 0008 0001a147e112a643")
     crc = zlib.crc32(head) ^ 0x5354554E
     assert out == head + bytes.fromhex("8028 0004") + struct.pack("!I", crc)
@@ -137,7 +137,7 @@ def test_ipv6_sources_are_answered_when_the_request_is_large_enough(
 
 @pytest.mark.parametrize("source", [V6, ("::1", 40000)])
 def test_bare_request_from_ipv6_gets_its_52_byte_answer(source: Address) -> None:
-    # SPEC §5's one exception to the 2x rule: 52 > 2 x 20, answered anyway.
+    # PROTOCOL §5's one exception to the 2x rule: 52 > 2 x 20, answered anyway.
     out, _ = answer(request(), source)
     assert len(out) == 52
     msg = parse_message_untrusted(out)
@@ -336,7 +336,7 @@ def test_ratio_must_be_positive() -> None:
 
 
 # --------------------------------------------------------------------------
-# SPEC §5: never more than twice the request, for every answered case.
+# PROTOCOL §5: never more than twice the request, for every answered case.
 
 ANSWERED_CASES: list[tuple[bytes, Address]] = [
     (request(), V4),

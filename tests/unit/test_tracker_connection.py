@@ -1,4 +1,4 @@
-"""The client state machine against real tracker cores, in memory (SPEC §3, §4, §6, §9).
+"""The client state machine against real tracker cores, in memory (PROTOCOL §3, §4, §6, §9).
 
 No sockets and no sleeps: ``client_pair`` carries documents between
 ``TrackerConnection`` and ``Tracker`` with a fake clock, losing, duplicating
@@ -83,7 +83,7 @@ def test_a_lost_answer_is_resent_byte_identical_and_runs_once() -> None:
     assert client.response(handle).status == 200
     join_sends = client.sent[1:]
     assert len(join_sends) == 4 and len(set(join_sends)) == 1, "byte-identical resends"
-    # RTO 0.5 s doubling: sends at +0, +0.5, +1.5, +3.5 (SPEC §4).
+    # RTO 0.5 s doubling: sends at +0, +0.5, +1.5, +3.5 (PROTOCOL §4).
     assert 3.5 <= net.now - started < 4.0
     assert net.store.get_peer("a") is not None
 

@@ -1,5 +1,5 @@
 """Per-source budgets and the idle timer, from outside over loopback
-(issue 11, items 1, 2 and 4; SPEC §8)."""
+(issue 11, items 1, 2 and 4; PROTOCOL §8)."""
 
 from __future__ import annotations
 

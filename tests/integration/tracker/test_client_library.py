@@ -1,4 +1,4 @@
-"""The tracker client library against a real tracker on loopback (SPEC §3, §4, §6)."""
+"""The tracker client library against a real tracker on loopback (PROTOCOL §3, §4, §6)."""
 
 from __future__ import annotations
 

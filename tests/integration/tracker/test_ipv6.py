@@ -1,4 +1,4 @@
-"""IPv6 end to end on the tracker side (issue 15, SPEC §4, §5): the dual-stack
+"""IPv6 end to end on the tracker side (issue 15, PROTOCOL §4, §5): the dual-stack
 socket, STUN's 52-byte answer, PPSP over DTLS over IPv6 with ``ipv6``
 reflexive addresses, IPv4 and IPv6 peers in one swarm, and every datagram to
 an IPv6 peer within the 1,232-byte UDP payload of IPv6's minimum MTU.
@@ -108,7 +108,7 @@ async def test_a_bare_binding_request_is_answered_over_both_families(
         tid = os.urandom(12)
         transport.sendto(struct.pack("!HHI", 0x0001, 0, 0x2112A442) + tid, (host, dual.address[1]))
         answer = await asyncio.wait_for(sink.received.get(), 5)
-        assert len(answer) == size  # SPEC §5: 52 bytes for a bare request from IPv6
+        assert len(answer) == size  # PROTOCOL §5: 52 bytes for a bare request from IPv6
         mapped = parse_message_untrusted(answer).get(ATTR_XOR_MAPPED_ADDRESS) or b""
         own = transport.get_extra_info("sockname")
         assert decode_xor_mapped_address_untrusted(mapped, tid) == (host, own[1])
@@ -146,7 +146,7 @@ async def test_ipv4_and_ipv6_peers_in_one_swarm(dual: RunningServer, pki: Pki) -
 async def test_the_datagram_budget_follows_the_path(pki: Pki) -> None:
     # An operator raised the budget to 1,400 bytes for its IPv4 peers: IPv6
     # peers still get at most 1,232 bytes of UDP payload per datagram,
-    # handshake flights and multi-part answers alike (SPEC §4).
+    # handshake flights and multi-part answers alike (PROTOCOL §4).
     settings = ServerSettings(
         cert_pem=pki.server.cert_pem,
         key_pem=pki.server.key_pem,

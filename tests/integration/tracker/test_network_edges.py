@@ -1,4 +1,4 @@
-"""The tracker port against independent clients and hostile input (SPEC §1, §5, §8)."""
+"""The tracker port against independent clients and hostile input (PROTOCOL §1, §5, §8)."""
 
 from __future__ import annotations
 

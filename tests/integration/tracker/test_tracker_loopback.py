@@ -1,4 +1,4 @@
-"""A real tracker and real clients over DTLS on loopback (SPEC §3, §4, §8)."""
+"""A real tracker and real clients over DTLS on loopback (PROTOCOL §3, §4, §8)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ async def test_mutual_mode_names_the_peer(pki: Pki) -> None:
 
 @pytest.mark.asyncio
 async def test_full_budget_responses_fit_one_datagram_each(server: RunningServer, pki: Pki) -> None:
-    """SPEC §4: a 1200-byte XML response must not need IP fragmentation."""
+    """PROTOCOL §4: a 1200-byte XML response must not need IP fragmentation."""
     from stunlike_tracker.ppsp.messages import PeerNum
 
     seeds = [
@@ -133,7 +133,7 @@ async def test_full_budget_responses_fit_one_datagram_each(server: RunningServer
 @pytest.mark.asyncio
 async def test_lost_association_reconnects_by_itself(server: RunningServer, pki: Pki) -> None:
     """The NAT mapping or the socket is gone: the next request re-CONNECTs
-    from a new socket and the swarms come back (SPEC §3 re-CONNECT)."""
+    from a new socket and the swarms come back (PROTOCOL §3 re-CONNECT)."""
     peer = client_for(server, pki, "roamer")
     try:
         await peer.connect()

@@ -1,4 +1,4 @@
-"""ICE offers in JOIN/FIND and ATTACH introductions (SPEC §6)."""
+"""ICE offers in JOIN/FIND and ATTACH introductions (PROTOCOL §6)."""
 
 from __future__ import annotations
 
@@ -213,7 +213,7 @@ def test_candidate_flood_and_loopback_candidates_are_cut() -> None:
     assert h.join(b, "B", "x", PeerMode.SEED, ice_offer=flood).status == 200
     a, _ = h.connected("A")
     (info,) = h.join(a, "A", "x").peers
-    # at most 8 (SPEC §8), and only as many as let the PeerInfo fit a datagram
+    # at most 8 (PROTOCOL §8), and only as many as let the PeerInfo fit a datagram
     assert info.offer is not None and 1 <= len(info.offer.candidates) <= 8
     assert all(c.ip == "203.0.113.1" for c in info.offer.candidates)
 

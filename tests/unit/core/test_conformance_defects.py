@@ -1,4 +1,4 @@
-"""Issue 11, items 8-14: conformance defects against the SPEC, found from
+"""Issue 11, items 8-14: conformance defects against docs/PROTOCOL.md, found from
 outside. Each test failed on main before the fix it names."""
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def test_a_request_after_the_deadline_is_not_served_before_the_tick() -> None:
     assert any(isinstance(e, PeerExpired) and e.peer_id == "A" for e in effects)
     assert h.store.get_peer("A") is None
     assert h.store.member_count("x") == 0
-    # ... and its tombstone lets it re-CONNECT with its swarms (SPEC §3).
+    # ... and its tombstone lets it re-CONNECT with its swarms (PROTOCOL §3).
     assert h.store.get_tombstone("A", h.now) is not None
 
 

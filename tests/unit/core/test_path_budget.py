@@ -1,4 +1,4 @@
-"""The datagram budget follows the path (SPEC §4, issue 15): answers to an
+"""The datagram budget follows the path (PROTOCOL §4, issue 15): answers to an
 IPv6 peer are split at ``ipv6_datagram_budget``, to an IPv4 peer (also one
 seen through the dual-stack socket as ``::ffff:a.b.c.d``) at
 ``datagram_budget``; offers are trimmed to fit the smaller of the two."""

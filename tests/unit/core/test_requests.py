@@ -1,4 +1,4 @@
-"""Every request and transition of SPEC §3, through the pure core."""
+"""Every request and transition of PROTOCOL §3, through the pure core."""
 
 from __future__ import annotations
 

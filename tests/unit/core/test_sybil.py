@@ -1,4 +1,4 @@
-"""Sybil limits (issue 11 item 3, SPEC §8): Peer-IDs per association and per
+"""Sybil limits (issue 11 item 3, PROTOCOL §8): Peer-IDs per association and per
 source address, and one source's share of a peer list."""
 
 from __future__ import annotations
