@@ -178,13 +178,16 @@ class IceServers:
     ``turn``: a TURN server with credentials, as a CONNECT response hands
     them out (PROTOCOL §7). ``relay_only``: gather and publish relayed
     candidates only (needs ``turn``). ``lan_mode``: keep loopback and
-    link-local candidates (lab/LAN, PROTOCOL §8).
+    link-local candidates (lab/LAN, PROTOCOL §8). ``host_addresses``:
+    gather host candidates on exactly these local IP addresses (default:
+    every interface aioice lists, which leaves out loopback).
     """
 
     stun: tuple[str, int] | None = None
     turn: TurnServer | None = None
     relay_only: bool = False
     lan_mode: bool = False
+    host_addresses: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.stun is not None:
@@ -246,6 +249,8 @@ class _Link:
     def __init__(self, servers: IceServers) -> None:
         self.servers = servers
         ice_agent.install()  # RFC 8445 §7.3.1.4 triggered checks (peer/ice_agent.py)
+        # The agent, built inside createDataChannel, reads its host addresses here.
+        ice_agent.HOST_ADDRESSES.set(servers.host_addresses)
         self.pc = RTCPeerConnection(servers.rtc_configuration())
         self.dc = self.pc.createDataChannel(_LABEL, negotiated=True, id=0, ordered=True)
         self.dc.bufferedAmountLowThreshold = SEND_LOW_WATER

@@ -35,12 +35,20 @@ public accessor for the selected pair.
 from __future__ import annotations
 
 import weakref
+from contextvars import ContextVar
 from typing import Any
 
 import aioice
 import aiortc.rtcicetransport
 from aioice import stun
-from aioice.ice import CandidatePair, StunProtocol
+from aioice.ice import CandidatePair, StunProtocol, TransportPolicy
+
+HOST_ADDRESSES: ContextVar[tuple[str, ...] | None] = ContextVar(
+    "stunlike_host_addresses", default=None
+)
+"""Local IP addresses to gather host candidates on, for agents created in
+this context (None: every interface aioice lists, which skips loopback).
+aiortc builds the agent itself, so the channel passes the choice this way."""
 
 
 class TriggeredChecks(aioice.Connection):
@@ -57,7 +65,25 @@ class TriggeredChecks(aioice.Connection):
         self.triggered_restarts = 0
         self.selected_types = None
         self._restarted: set[int] = set()  # id() of pairs already restarted once
+        self._host_addresses = HOST_ADDRESSES.get()
         _AGENTS[self.local_username] = self
+
+    async def gather_candidates(self) -> None:
+        if self._host_addresses is None:
+            return await super().gather_candidates()
+        # aioice's own gathering on the configured addresses instead of the
+        # interfaces it lists (it leaves out 127.0.0.1, which a single-host
+        # LAN setup needs). Host candidates are not used with the relay
+        # transport policy (RFC 9429 §3.5.3), as in aioice.
+        if not self._local_candidates_start:
+            self._local_candidates_start = True
+            relay_only = self._transport_policy != TransportPolicy.ALL
+            addresses = [] if relay_only else list(self._host_addresses)
+            for component in self._components:
+                self._local_candidates += await self.get_component_candidates(
+                    component=component, addresses=addresses
+                )
+            self._local_candidates_end = True
 
     def check_complete(self, pair: CandidatePair) -> None:
         succeeded = pair.state == CandidatePair.State.SUCCEEDED

@@ -102,6 +102,7 @@ class Peer:
         *,
         lan_mode: bool = False,
         relay_only: bool = False,
+        host_addresses: tuple[str, ...] | None = None,
         pool_size: int = 2,
         connect_timeout: float = 15.0,
         offer_refresh_after: float = OFFER_REFRESH_AFTER,
@@ -115,6 +116,7 @@ class Peer:
         self.offer_keep_for = offer_keep_for
         self.lan_mode = lan_mode
         self.relay_only = relay_only
+        self.host_addresses = host_addresses
         self.pool_size = max(1, pool_size)
         self.connect_timeout = connect_timeout
         self.swarm: str | None = None
@@ -151,7 +153,11 @@ class Peer:
         if self.relay_only and turn is None:
             raise PeerError("relay-only needs TURN credentials, and the tracker gave none")
         self._servers = IceServers(
-            stun=(host, port), turn=turn, relay_only=self.relay_only, lan_mode=self.lan_mode
+            stun=(host, port),
+            turn=turn,
+            relay_only=self.relay_only,
+            lan_mode=self.lan_mode,
+            host_addresses=self.host_addresses,
         )
         self._spawn(self._indications())
         self._spawn(self._refresh_offers())

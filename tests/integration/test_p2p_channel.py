@@ -2,8 +2,8 @@
 
 No tracker: the offer and the answer are handed over in memory, as the
 tracker would (it passes offers through unchanged, PROTOCOL §6). aioice skips
-127.0.0.1 when it lists host addresses, so a fixture makes it gather on
-loopback only (restored after each test).
+127.0.0.1 when it lists host addresses, so the tests gather on loopback
+with ``IceServers.host_addresses``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aioice.ice
 import pytest
 import pytest_asyncio
 
@@ -39,18 +38,12 @@ from stunlike_tracker.peer.channel import (
 from stunlike_tracker.ppsp.messages import AddressType, IceOffer
 from tests.coturn import Coturn, running_coturn
 
-LAN = IceServers(lan_mode=True)
+# aioice's interface list leaves out 127.0.0.1: gather on loopback explicitly.
+LOOPBACK = ("127.0.0.1",)
+LAN = IceServers(lan_mode=True, host_addresses=LOOPBACK)
 # Short bounds keep the failure tests quick; production defaults are 10 s/15 s.
 FAIL_TIMEOUT = 3.0
 SLACK = 2.0
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return ["127.0.0.1"] if use_ipv4 else []
-
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", host_addresses)
 
 
 @pytest.fixture
@@ -107,7 +100,7 @@ async def test_offers_carry_loopback_host_candidates() -> None:
 @pytest.mark.asyncio
 async def test_without_lan_mode_loopback_only_host_has_no_candidates() -> None:
     with pytest.raises(ChannelFailed, match="no usable local ICE candidates"):
-        await create_offer("o-1", IceServers())
+        await create_offer("o-1", IceServers(host_addresses=LOOPBACK))
 
 
 @pytest.mark.asyncio
@@ -361,7 +354,9 @@ async def test_unanswered_answer_times_out() -> None:
 @pytest.mark.asyncio
 @pytest.mark.coturn
 async def test_relay_only_through_coturn(coturn: Coturn, pair: Pair) -> None:
-    relay = IceServers(turn=coturn.turn_server("peer-a"), relay_only=True, lan_mode=True)
+    relay = IceServers(
+        turn=coturn.turn_server("peer-a"), relay_only=True, lan_mode=True, host_addresses=LOOPBACK
+    )
     pending = await create_offer("offer-a", relay)
     assert pending.offer.candidates
     assert all(c.type is AddressType.RELAYED for c in pending.offer.candidates)
@@ -385,8 +380,18 @@ async def test_relay_only_through_coturn(coturn: Coturn, pair: Pair) -> None:
 @pytest.mark.coturn
 async def test_both_sides_relay_only(coturn: Coturn, pair: Pair) -> None:
     a, b = await pair.connect(
-        IceServers(turn=coturn.turn_server("peer-a"), relay_only=True, lan_mode=True),
-        IceServers(turn=coturn.turn_server("peer-b"), relay_only=True, lan_mode=True),
+        IceServers(
+            turn=coturn.turn_server("peer-a"),
+            relay_only=True,
+            lan_mode=True,
+            host_addresses=LOOPBACK,
+        ),
+        IceServers(
+            turn=coturn.turn_server("peer-b"),
+            relay_only=True,
+            lan_mode=True,
+            host_addresses=LOOPBACK,
+        ),
     )
     assert a.selected_pair_types() == ("relay", "relay")
     assert b.selected_pair_types() == ("relay", "relay")
@@ -400,7 +405,9 @@ async def test_relay_with_bad_credentials_gathers_nothing(coturn: Coturn) -> Non
     turn = dataclasses.replace(coturn.turn_server("peer-a"), credential="d3Jvbmc=")
     started = time.perf_counter()
     with pytest.raises(ChannelFailed, match="TURN"):
-        await create_offer("o", IceServers(turn=turn, relay_only=True, lan_mode=True))
+        await create_offer(
+            "o", IceServers(turn=turn, relay_only=True, lan_mode=True, host_addresses=LOOPBACK)
+        )
     assert time.perf_counter() - started < 10
 
 

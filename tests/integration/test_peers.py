@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import aioice.ice
 import pytest
 import pytest_asyncio
 
@@ -32,16 +31,6 @@ from tests.coturn import Coturn, running_coturn
 from tests.integration.support import Pki, client_settings, serve
 
 
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    # aioice skips 127.0.0.1 when it lists host addresses (FIELD-NOTES).
-    monkeypatch.setattr(
-        aioice.ice,
-        "get_host_addresses",
-        lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else [],
-    )
-
-
 class Peers:
     def __init__(self, server: RunningServer, pki: Pki) -> None:
         self.server = server
@@ -51,7 +40,13 @@ class Peers:
     async def start(
         self, peer_id: str, swarm: str = "movie", mode: PeerMode = PeerMode.LEECH, **kw: object
     ) -> Peer:
-        peer = Peer(client_settings(self.server, self.pki), peer_id, lan_mode=True, **kw)  # type: ignore[arg-type]
+        peer = Peer(
+            client_settings(self.server, self.pki),
+            peer_id,
+            lan_mode=True,
+            host_addresses=("127.0.0.1",),
+            **kw,  # type: ignore[arg-type]
+        )
         self.peers.append(peer)
         await peer.start()
         await peer.join(swarm, mode)
@@ -231,7 +226,7 @@ async def test_join_and_find_ask_for_the_default_peer_count(peers: Peers) -> Non
 async def test_concurrent_introductions_are_capped(
     server: RunningServer, pki: Pki, caplog: pytest.LogCaptureFixture
 ) -> None:
-    peer = Peer(client_settings(server, pki), "busy", lan_mode=True)
+    peer = Peer(client_settings(server, pki), "busy", lan_mode=True, host_addresses=("127.0.0.1",))
     started: list[str] = []
     release = asyncio.Event()
 
@@ -261,7 +256,9 @@ async def test_concurrent_introductions_are_capped(
 
 @pytest.mark.asyncio
 async def test_incoming_ends_when_the_peer_closes(server: RunningServer, pki: Pki) -> None:
-    peer = Peer(client_settings(server, pki), "lonely", lan_mode=True)
+    peer = Peer(
+        client_settings(server, pki), "lonely", lan_mode=True, host_addresses=("127.0.0.1",)
+    )
     await peer.start()
     await peer.join("quiet", PeerMode.SEED)
 
