@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from stunlike_tracker.stun.codec import MAGIC_COOKIE
-from tests.ops.support import Tracker, close_all, get, populate, scrape, start_tracker
+from tests.integration.ops.support import Tracker, close_all, get, populate, scrape, start_tracker
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -173,7 +173,7 @@ def test_http_is_off_by_default_and_unknown_paths_are_404(tmp_path: Path) -> Non
 
 @pytest.mark.asyncio
 async def test_with_a_shared_store_the_node_reports_its_own_counters(tmp_path: Path) -> None:
-    from tests.ops.support import client
+    from tests.integration.ops.support import client
     from tests.redis_servers import redis_server
 
     with redis_server() as redis:

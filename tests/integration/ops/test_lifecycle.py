@@ -16,7 +16,7 @@ import pytest
 from stunlike_tracker.certs import make_ca, make_server_cert
 from stunlike_tracker.peer.client import ClientSettings, TrackerClient, TrackerError
 from stunlike_tracker.ppsp.messages import PeerMode
-from tests.ops.support import Tracker, client, offer, scrape, start_tracker
+from tests.integration.ops.support import Tracker, client, offer, scrape, start_tracker
 
 
 async def _until(condition: object, what: str, limit: float = 10.0) -> None:
@@ -59,7 +59,7 @@ async def test_sighup_reloads_allow_list_turn_secret_and_certificate_keeping_ses
         server2 = make_server_cert(ca2)
         (tmp_path / "t2.pem").write_bytes(server2.cert_pem)
         (tmp_path / "t2.key").write_bytes(server2.key_pem)
-        from tests.ops.support import config_text
+        from tests.integration.ops.support import config_text
 
         changes["tracker"]["allowed_swarms"] = '["films", "music"]'
         changes["turn"]["secrets"] = '["second-secret", "first-secret"]'

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.support import close_all, get, populate, start_tracker
+from tests.integration.ops.support import close_all, get, populate, start_tracker
 
 TURN_SECRET = "turn-secret-4c1d9e"
 COOKIE_SECRET = "cookie-secret-77ab02"

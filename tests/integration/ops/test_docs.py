@@ -10,7 +10,7 @@ from pathlib import Path
 from stunlike_tracker.config import render_config
 from stunlike_tracker.ppsp import parse_message_untrusted
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _blocks(text: str, language: str) -> list[str]:
@@ -43,7 +43,7 @@ def test_docs_cite_nothing_outside_the_repository() -> None:
 def test_operations_md_config_reference_is_current() -> None:
     text = (ROOT / "docs" / "OPERATIONS.md").read_text()
     (reference,) = _blocks(text, "toml")
-    assert reference == render_config(), "regenerate it: python3 -m tests.ops.test_docs"
+    assert reference == render_config(), "regenerate it: python3 -m tests.integration.ops.test_docs"
 
 
 def test_the_deploy_files_are_valid() -> None:
