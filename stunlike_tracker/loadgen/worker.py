@@ -216,6 +216,7 @@ class BtSession(_UdpSession):
         super().__init__(shared, prefix, window, timeout)
         self.connection_id: int | None = None
         self.connecting: int | None = None
+        self.connect_sent = 0.0
         self.info_hash = b"stunlike-load-bench!"
         self.peer_id = b"-SL0001-" + prefix.to_bytes(4, "big") + bytes(8)
         self.connected = asyncio.Event()
@@ -224,6 +225,7 @@ class BtSession(_UdpSession):
         assert self.transport is not None
         self.counter += 1
         self.connecting = self.counter & 0xFFFFFFFF
+        self.connect_sent = time.monotonic()
         self.transport.sendto(bt_connect(self.connecting))
 
     def request(self) -> tuple[bytes, bytes]:
@@ -243,11 +245,14 @@ class BtSession(_UdpSession):
         if answer is None:
             return None
         action, tid, rest = answer
-        if action == BT_CONNECT and tid == self.connecting and len(rest) >= 8:
-            self.connection_id = int.from_bytes(rest[:8], "big")
-            self.connecting = None
-            self.connected.set()
-            self.fill()
+        if action == BT_CONNECT:
+            # A late answer to an earlier connect is ignored: treating it as
+            # an error made a slow tracker (RTT above one tick) reconnect for ever.
+            if tid == self.connecting and len(rest) >= 8:
+                self.connection_id = int.from_bytes(rest[:8], "big")
+                self.connecting = None
+                self.connected.set()
+                self.fill()
             return None
         if action != BT_ANNOUNCE:
             self.connection_id = None  # an error: connect again
@@ -257,7 +262,9 @@ class BtSession(_UdpSession):
         return tid.to_bytes(4, "big")
 
     def tick(self, now: float) -> None:
-        if self.connection_id is None and self.transport is not None:
+        # Connect again only when no connect is in flight or it timed out.
+        waiting = self.connecting is not None and now - self.connect_sent <= self.timeout
+        if self.connection_id is None and self.transport is not None and not waiting:
             self.connect()
         super().tick(now)
 
