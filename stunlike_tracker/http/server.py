@@ -79,7 +79,7 @@ class HttpListener:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, OSError):
             writer.close()
             return
-        method, path = _request_line(head)
+        method, path = request_line_untrusted(head)
         if method is None or len(head) > MAX_HEADER_BYTES:
             response = _text(400, "bad request\n")
         elif method not in ("GET", "HEAD"):
@@ -110,7 +110,9 @@ class HttpListener:
             writer.close()
 
 
-def _request_line(head: bytes) -> tuple[str | None, str]:
+def request_line_untrusted(head: bytes) -> tuple[str | None, str]:
+    """(method, target) of an HTTP/1.x request head from the network; never
+    raises: anything that is not a request line gives (None, "") (answered 400)."""
     line = head.split(b"\r\n", 1)[0]
     parts = line.split(b" ")
     if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
