@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from stunlike_tracker.ice.sdp import offer_from_sdp_untrusted, sdp_from_offer
 from stunlike_tracker.lab.cdp import Browser, Page, chromium_executable
 from stunlike_tracker.peer.channel import IceServers, answer_offer, create_offer
 from stunlike_tracker.peer.peer import PeerChannel
@@ -156,3 +157,46 @@ async def test_native_offers_and_seeds_page_answers_and_fetches(page: Page, tmp_
     assert got["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert got["size"] == SIZE
     assert got["pair"] == "host/host"
+
+
+async def test_page_and_native_sdp_mappings_agree(page: Page) -> None:
+    """sdp.js and ice/sdp.py map an offer to SDP and back the same way."""
+    pending = await create_offer("native-offer-2", NATIVE)
+    try:
+        offer = pending.offer
+        mdns = "4b1f33a2-97e4-4a6c-9f3e-5b1e0f3c7d21.local"
+        for role in ("offer", "answer"):
+            sdp = await page.evaluate(
+                "import('/peer/sdp.js').then((m) => m.sdpFromOffer("
+                f"{offer_to_js(offer)}, {role!r}))"
+            )
+            assert ("a=setup:actpass" in sdp) == (role == "offer")
+            back = offer_from_sdp_untrusted(sdp, offer.id)
+            assert (back.ufrag, back.pwd, back.fingerprint) == (
+                offer.ufrag,
+                offer.pwd,
+                offer.fingerprint,
+            )
+            assert [(c.ip, c.port, c.type) for c in back.candidates] == [
+                (c.ip, c.port, c.type) for c in offer.candidates
+            ]
+        native_sdp = sdp_from_offer(offer, role="offer")
+        with_mdns = native_sdp.replace(
+            "a=end-of-candidates",
+            f"a=candidate:9 1 udp 2122260223 {mdns} 54400 typ host\r\n"
+            "a=candidate:8 1 tcp 1518280447 192.0.2.9 9 typ host tcptype active\r\n"
+            "a=end-of-candidates",
+        )
+        raw = await page.evaluate(
+            f"import('/peer/sdp.js').then((m) => m.offerFromSdp({json.dumps(with_mdns)}, 'x'))"
+        )
+        assert (raw["ufrag"], raw["pwd"], raw["fingerprint"]) == (
+            offer.ufrag,
+            offer.pwd,
+            offer.fingerprint,
+        )
+        # The mDNS host candidate is kept for browsers (PROTOCOL §14.5), TCP is not.
+        ips = [c["ip"] for c in raw["candidates"]]
+        assert ips == [*(c.ip for c in offer.candidates), mdns]
+    finally:
+        await pending.close()

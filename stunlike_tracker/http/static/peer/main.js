@@ -31,12 +31,14 @@ function log(line) {
   console.log(line);
 }
 
-// Defaults from the page's own origin; the tracker's /peer/config.json (if
-// any) names its WebSocket path and STUN port (PROTOCOL §14).
+// Defaults from the page's own origin: the WebSocket at /ppsp/ws (PROTOCOL
+// §14.8) and the tracker's STUN service on its UDP port (PROTOCOL §5), which
+// the tracker names in /peer/config.json ({"stun_port"}); ?tracker=,
+// ?stun=HOST:PORT, ?swarm= and ?relay=1 override.
 async function config() {
   const params = new URLSearchParams(location.search);
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const out = { ws: `${scheme}//${location.host}/ws`, stun: null };
+  const out = { ws: `${scheme}//${location.host}/ppsp/ws`, stun_port: 3478 };
   try {
     const answer = await fetch("config.json");
     if (answer.ok) Object.assign(out, await answer.json());
@@ -44,7 +46,8 @@ async function config() {
     // no config route: the defaults
   }
   if (out.ws.startsWith("/")) out.ws = `${scheme}//${location.host}${out.ws}`;
-  if (out.stun_port && !out.stun) out.stun = `stun:${location.hostname}:${out.stun_port}`;
+  const host = location.hostname.includes(":") ? `[${location.hostname}]` : location.hostname;
+  out.stun = `stun:${params.get("stun") || `${host}:${out.stun_port}`}`;
   for (const name of ["swarm", "tracker"]) if (params.get(name)) $(name).value = params.get(name);
   if (!params.get("tracker")) $("tracker").value = out.ws;
   if (params.get("relay") === "1") $("relay-only").checked = true;

@@ -14,6 +14,13 @@ const UFRAG = /^[A-Za-z0-9+/]{4,256}$/;
 const PWD = /^[A-Za-z0-9+/]{22,256}$/;
 const FINGERPRINT = /^(sha-256|sha-384|sha-512) ([0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})+)$/i;
 
+// A browser's mDNS host name (PROTOCOL §14.5): a UUID followed by ".local".
+const MDNS = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.local$/i;
+
+export function isMdns(text) {
+  return MDNS.test(text);
+}
+
 export function isIp(text) {
   const v4 = IPV4.exec(text);
   if (v4) return v4.slice(1).every((part) => Number(part) <= 255);
@@ -30,7 +37,11 @@ export function sdpFromOffer(offer, role) {
   const fp = FINGERPRINT.exec(offer.fingerprint || "");
   if (!fp) throw new Error("offer has no usable DTLS fingerprint");
   const usable = (offer.candidates || []).filter(
-    (c) => ICE_TYPE[c.type] && isIp(c.ip) && c.port >= 1 && c.port <= 65535,
+    (c) =>
+      ICE_TYPE[c.type] &&
+      (isIp(c.ip) || (c.type === "HOST" && isMdns(c.ip))) &&
+      c.port >= 1 &&
+      c.port <= 65535,
   );
   const lines = usable.map((c, index) => {
     const v6 = c.ip.includes(":");
@@ -40,8 +51,9 @@ export function sdpFromOffer(offer, role) {
     if (c.type !== "HOST") line += v6 ? " raddr :: rport 9" : " raddr 0.0.0.0 rport 9";
     return line;
   });
-  const fallback = usable.length
-    ? usable.reduce((a, b) => ((a.priority || 0) <= (b.priority || 0) ? a : b))
+  const addressed = usable.filter((c) => isIp(c.ip));
+  const fallback = addressed.length
+    ? addressed.reduce((a, b) => ((a.priority || 0) <= (b.priority || 0) ? a : b))
     : null;
   const port = fallback ? fallback.port : 9;
   const conn = fallback ? `IN IP${fallback.ip.includes(":") ? 6 : 4} ${fallback.ip}` : "IN IP4 0.0.0.0";
@@ -67,9 +79,10 @@ export function sdpFromOffer(offer, role) {
   ].join("\r\n");
 }
 
-// Our local description as an offer. Candidates the native peer cannot use
-// are skipped: TCP, other components, and mDNS ".local" host names (the page
-// relies on its srflx/relay candidates for them, PROTOCOL §6).
+// Our local description as an offer: UDP candidates of component 1. A
+// browser's mDNS ".local" host candidates are kept (other browsers on the
+// link can resolve them); a native peer skips them and uses the offer's
+// srflx/relay candidates, gathered via the tracker's STUN/TURN (PROTOCOL §14.5).
 export function offerFromSdp(sdp, id) {
   const value = (name) => {
     const found = new RegExp(`^a=${name}:(.+?)\\r?$`, "m").exec(sdp);
@@ -84,7 +97,8 @@ export function offerFromSdp(sdp, id) {
     if (f.length < 8 || f[1] !== "1" || f[2].toLowerCase() !== "udp" || f[6] !== "typ") continue;
     const type = OFFER_TYPE[f[7]];
     const port = Number(f[5]);
-    if (!type || !isIp(f[4]) || !(port >= 1 && port <= 65535) || seen.has(`${f[4]} ${port}`)) continue;
+    const usable = isIp(f[4]) || (type === "HOST" && isMdns(f[4]));
+    if (!type || !usable || !(port >= 1 && port <= 65535) || seen.has(`${f[4]} ${port}`)) continue;
     seen.add(`${f[4]} ${port}`);
     candidates.push({ ip: f[4], port, type, priority: Number(f[3]), foundation: f[0] });
   }
