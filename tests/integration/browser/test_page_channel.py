@@ -195,7 +195,7 @@ async def test_page_and_native_sdp_mappings_agree(page: Page) -> None:
             offer.pwd,
             offer.fingerprint,
         )
-        # The mDNS host candidate is kept for browsers (PROTOCOL §14.5), TCP is not.
+        # The mDNS host candidate is kept for browsers (PROTOCOL §6), TCP is not.
         ips = [c["ip"] for c in raw["candidates"]]
         assert ips == [*(c.ip for c in offer.candidates), mdns]
     finally:
