@@ -54,6 +54,11 @@ class TrackerConfig:
     ipv6_datagram_budget: int = field(
         default=1192, metadata=_doc("bytes of XML per response datagram to an IPv6 peer")
     )
+    # FIND answers reuse each listed peer's encoded PeerInfo (about 520 bytes
+    # an entry; when full the cache starts over, 0 turns it off).
+    listing_cache_entries: int = field(
+        default=16384, metadata=_doc("encoded peer listings kept for JOIN/FIND answers")
+    )
     max_request_size: int = field(
         default=2048, metadata=_doc("largest request document accepted, bytes (larger: 400)")
     )

@@ -142,5 +142,13 @@ def _live_sample(
         return (in_range, seed_first, nat_match)
 
     # Stable sort: equal scores keep the random sample order.
-    found.sort(key=score, reverse=True)
+    if prefs.chunk_ranges or prefs.nat is not None:
+        found.sort(key=score, reverse=True)
+    elif prefs.requester_mode is PeerMode.LEECH:
+        # The score's only varying part is then "a SEED, for a LEECH".
+        found.sort(key=_is_seed, reverse=True)
     return found
+
+
+def _is_seed(item: tuple[PeerRecord, Membership]) -> bool:
+    return item[1].mode is PeerMode.SEED

@@ -49,6 +49,7 @@ from stunlike_tracker.core.effects import (
     Session,
     Transmit,
 )
+from stunlike_tracker.core.listings import ListingCache
 from stunlike_tracker.core.ratelimit import RateLimiter
 from stunlike_tracker.core.selection import Preferences, chunk_ranges_of, select_peers
 from stunlike_tracker.core.states import PeerState, refusal, state_of
@@ -137,6 +138,8 @@ class _Answer:
     response: Response | None
     effects: tuple[Effect, ...] = ()
     cache: bool = True
+    # ``response.peers`` already encoded (``peer_info_xml`` bytes), when known.
+    encoded_peers: tuple[bytes, ...] | None = None
 
 
 def _digest(data: bytes) -> bytes:
@@ -198,6 +201,8 @@ class Tracker:
         )
         # PROTOCOL §8 Sybil limits: Peer-IDs per association and per source (node-local).
         self.registrations = RegistrationIndex()
+        # Encoded PeerInfo of peers listed without an offer (bounded).
+        self.listings = ListingCache(self.config.listing_cache_entries)
         # Plain counters read by the metrics exporter at scrape time: answers
         # by (request, status), cache replays, the last request's method and
         # Peer-ID (for the server's latency histogram and debug log).
@@ -214,6 +219,7 @@ class Tracker:
         self.config = config
         self.rate_limiter.rate = config.peer_rate
         self.rate_limiter.burst = config.peer_burst
+        self.listings.max_entries = config.listing_cache_entries
         self.attaches.retime(config.attach_resend_intervals, config.attach_timeout)
 
     def drain(self, now: float) -> list[Effect]:
@@ -308,7 +314,9 @@ class Tracker:
                 self._cache(request, session, digest, None, now)
             return effects
         self.answers[request.method.value, answer.response.status] += 1
-        datagrams = tuple(encode_response_datagrams(answer.response, self._budget(session)))
+        datagrams = tuple(
+            encode_response_datagrams(answer.response, self._budget(session), answer.encoded_peers)
+        )
         if answer.cache:
             self._cache(request, session, digest, datagrams, now)
         effects.insert(0, Transmit(session.session_id, datagrams, session.node_id))
@@ -633,9 +641,11 @@ class Tracker:
         self._publish_offer(record, request.ice_offer, now)
 
         peers: tuple[PeerInfo, ...] = ()
+        encoded: tuple[bytes, ...] | None = None
         if mode is PeerMode.LEECH or request.peer_num is not None:
-            peers = self._peer_list(request, record, swarm_id, mode, now)
-        return _Answer(self._ok(request, swarm_ids=(swarm_id,), peers=peers))
+            peers, encoded = self._peer_list(request, record, swarm_id, mode, now)
+        response = self._ok(request, swarm_ids=(swarm_id,), peers=peers)
+        return _Answer(response, encoded_peers=encoded)
 
     def _find(self, request: Request, record: PeerRecord, now: float) -> _Answer:
         swarm_id = request.swarm_id
@@ -645,12 +655,14 @@ class Tracker:
             return _Answer(self._error(request, Reason.NOT_JOINED))
         record = self._renew(record, now)
         self.store.put_peer(record)
-        peers = self._peer_list(request, record, swarm_id, membership.mode, now)
-        return _Answer(self._ok(request, swarm_ids=(swarm_id,), peers=peers))
+        peers, encoded = self._peer_list(request, record, swarm_id, membership.mode, now)
+        response = self._ok(request, swarm_ids=(swarm_id,), peers=peers)
+        return _Answer(response, encoded_peers=encoded)
 
     def _peer_list(
         self, request: Request, record: PeerRecord, swarm_id: str, mode: PeerMode, now: float
-    ) -> tuple[PeerInfo, ...]:
+    ) -> tuple[tuple[PeerInfo, ...], tuple[bytes, ...]]:
+        """The listed peers, and each one's encoded PeerInfo."""
         prefs = Preferences(
             requester_mode=mode,
             chunk_ranges=chunk_ranges_of(request.content),
@@ -660,23 +672,31 @@ class Tracker:
         per_source = max(1, math.ceil(want * self.config.max_source_share))
         chosen = select_peers(self.store, swarm_id, record.peer_id, want, prefs, now, per_source)
         infos = []
+        encoded = []
+        listing = self.listings.listing
+        take_offer = self.store.take_offer
         for other, membership in chosen:
-            offer = self.store.take_offer(other.peer_id, now)
-            if offer is not None:
+            offer = take_offer(other.peer_id, now)
+            if offer is None:
+                info, data = listing(other, membership.mode)
+            else:
                 # The offer is now this requester's alone (PROTOCOL §6).
                 self.store.put_grant(
                     OfferGrant(other.peer_id, offer.id, record.peer_id),
                     now + self.config.offer_ttl,
                 )
-            infos.append(self._peer_info(other, membership.mode, offer))
-        return tuple(infos)
+                info = self._peer_info(other, membership.mode, offer)
+                data = peer_info_xml(info).encode("utf-8")
+            infos.append(info)
+            encoded.append(data)
+        return tuple(infos), tuple(encoded)
 
     # ------------------------------------------------------------------
     # STAT_REPORT (PROTOCOL §3, draft-07 §8.5)
     # ------------------------------------------------------------------
     def _stat_report(self, request: Request, record: PeerRecord, now: float) -> _Answer:
-        joined = set(record.swarm_ids)
         if request.stats:
+            joined = set(record.swarm_ids)
             stream = {s.swarm_id: s for s in record.stream_stats}
             maps = {(sid, rep.id): rep for sid, rep in record.content_maps}
             for stat in request.stats:
@@ -739,6 +759,7 @@ class Tracker:
         self.store.clear_offers(record.peer_id)
         self.store.delete_peer(record.peer_id)
         self.registrations.remove(record.peer_id)
+        self.listings.forget(record.peer_id)
         return self._end_attaches(record.peer_id, now)
 
     def _end_attaches(

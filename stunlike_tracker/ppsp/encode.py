@@ -320,16 +320,27 @@ def response_head_xml(r: Response) -> str:
     return head if r.part is None else head + part_xml(r.part.index, r.part.count)
 
 
+# ``<Response status reason>text</Response>`` by (status, reason, text):
+# a few dozen in use, built once each (bounded against unusual texts).
+_STATUS_ELEMENTS: dict[tuple[int, str, str | None], str] = {}
+_MAX_STATUS_ELEMENTS = 256
+
+
 def response_fields_xml(r: Response) -> str:
     """Everything of a response but its PeerGroup and its Part: what every
     part of a multi-part response repeats (PROTOCOL §4)."""
-    head = (
-        "<Response"
-        + _attr(' status="', r.status)
-        + _attr(' reason="', r.reason)
-        + f">{_text(r.status_text)}</Response>"
-        + _leaf("TransactionID", r.transaction_id)
-    )
+    key = (r.status, r.reason, r.text)
+    status = _STATUS_ELEMENTS.get(key)
+    if status is None:
+        status = (
+            "<Response"
+            + _attr(' status="', r.status)
+            + _attr(' reason="', r.reason)
+            + f">{_text(r.status_text)}</Response>"
+        )
+        if len(_STATUS_ELEMENTS) < _MAX_STATUS_ELEMENTS:
+            _STATUS_ELEMENTS[key] = status
+    head = status + _leaf("TransactionID", r.transaction_id)
     swarm_ids = r.swarm_ids
     if swarm_ids:
         head += "".join([_leaf("SwarmID", swarm) for swarm in swarm_ids])

@@ -14,7 +14,8 @@ alone in its part, rather than being dropped.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 
 from .encode import (
     PEER_GROUP_CLOSE,
@@ -38,7 +39,11 @@ _TAIL_EMPTY = ROOT_CLOSE.encode("ascii")
 _TAIL = (PEER_GROUP_CLOSE + ROOT_CLOSE).encode("ascii")
 
 
-def encode_response_datagrams(r: Response, budget: int = DEFAULT_DATAGRAM_BUDGET) -> list[bytes]:
+def encode_response_datagrams(
+    r: Response,
+    budget: int = DEFAULT_DATAGRAM_BUDGET,
+    encoded_peers: Sequence[bytes] | None = None,
+) -> list[bytes]:
     """``r`` as one datagram if it fits ``budget`` bytes, else as parts.
 
     Every part repeats all fields of ``r`` but ``peers`` (same
@@ -51,12 +56,17 @@ def encode_response_datagrams(r: Response, budget: int = DEFAULT_DATAGRAM_BUDGET
 
     The bytes are those of ``encode_response`` on each part, built from
     pieces encoded once: the fields every part repeats, and each PeerInfo.
+    ``encoded_peers``, when given, are ``r.peers`` already encoded (the
+    ``peer_info_xml`` UTF-8 bytes of each, in order), reused as they are.
     """
     prefix = (ROOT_OPEN + response_fields_xml(r)).encode("utf-8")
     peers = r.peers
     if not peers:
         return [prefix + _TAIL_EMPTY]
-    infos = [peer_info_xml(peer).encode("utf-8") for peer in peers]
+    if encoded_peers is not None and len(encoded_peers) == len(peers):
+        infos = list(encoded_peers)
+    else:
+        infos = [peer_info_xml(peer).encode("utf-8") for peer in peers]
     size = len(prefix) + len(_GROUP_OPEN) + sum(map(len, infos)) + len(_TAIL)
     counts = [_peer_elements(peer) for peer in peers]
     head_elements = _head_elements(r)
@@ -69,7 +79,7 @@ def encode_response_datagrams(r: Response, budget: int = DEFAULT_DATAGRAM_BUDGET
                 b"".join(
                     [
                         prefix,
-                        part_xml(index, count).encode("ascii"),
+                        _part_bytes(index, count),
                         _GROUP_OPEN,
                         *infos[group],
                         _TAIL,
@@ -80,11 +90,16 @@ def encode_response_datagrams(r: Response, budget: int = DEFAULT_DATAGRAM_BUDGET
     return [b"".join([prefix, _GROUP_OPEN, *infos, _TAIL])]
 
 
+@functools.lru_cache(maxsize=1024)
+def _part_bytes(index: int, count: int) -> bytes:
+    return part_xml(index, count).encode("ascii")
+
+
 def _overhead(prefix_size: int, digits: int) -> int:
     """Bytes of a part document besides its PeerInfo elements, for parts
     numbered with at most ``digits`` digits (index and count alike)."""
     widest = 10**digits - 1
-    return prefix_size + len(part_xml(widest, widest)) + len(_GROUP_OPEN) + len(_TAIL)
+    return prefix_size + len(_part_bytes(widest, widest)) + len(_GROUP_OPEN) + len(_TAIL)
 
 
 def _head_elements(r: Response) -> int:
