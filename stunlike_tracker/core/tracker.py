@@ -115,6 +115,10 @@ def _document_skeleton() -> int:
 
 _DOCUMENT_SKELETON = _document_skeleton()
 
+# Method names as plain strings, looked up without the enum's ``.value``
+# descriptor (a Python-level call on every request).
+_METHOD_NAMES: dict[str, str] = {m: m.value for m in Method}
+
 # How many expired peers one timer tick retires at most (bounded work).
 _EXPIRE_BATCH = 1000
 
@@ -255,7 +259,7 @@ class Tracker:
                 return [RequestDropped("ppsp-unanswerable", error.reason)]
             self.answers["invalid", response.status] += 1
             return [Transmit(session.session_id, (encode_response(response),), session.node_id)]
-        self.last_method = request.method.value
+        self.last_method = _METHOD_NAMES[request.method]
         self.last_peer_id = request.peer_id
         try:
             return self.handle_request(request, data, session, now)
@@ -313,7 +317,7 @@ class Tracker:
             if answer.cache:
                 self._cache(request, session, digest, None, now)
             return effects
-        self.answers[request.method.value, answer.response.status] += 1
+        self.answers[_METHOD_NAMES[request.method], answer.response.status] += 1
         datagrams = tuple(
             encode_response_datagrams(answer.response, self._budget(session), answer.encoded_peers)
         )
@@ -355,7 +359,7 @@ class Tracker:
         return Response(status=reason.status, transaction_id=request.transaction_id, reason=reason)
 
     def _reply(self, session: Session, request: Request, reason: Reason) -> list[Effect]:
-        self.answers[request.method.value, reason.status] += 1
+        self.answers[_METHOD_NAMES[request.method], reason.status] += 1
         """An uncached answer (the request is not attributable to the peer)."""
         data = encode_response(self._error(request, reason))
         return [Transmit(session.session_id, (data,), session.node_id)]

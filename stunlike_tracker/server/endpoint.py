@@ -36,7 +36,7 @@ from stunlike_tracker.server.clock import Clock, SystemClock, TimerHandle
 from stunlike_tracker.server.latency import LatencyHistograms
 from stunlike_tracker.server.sessions import Address, SessionEntry, SessionTable
 from stunlike_tracker.stun.responder import BindingResponder
-from stunlike_tracker.transport.demux import Route, classify
+from stunlike_tracker.transport.demux import classify
 from stunlike_tracker.transport.dtls import (
     DtlsError,
     DtlsServerContext,
@@ -77,6 +77,7 @@ class EndpointLimits:
 
 
 log = logging.getLogger(__name__)
+_perf_counter = time.perf_counter
 
 # IPv6's minimum MTU (1,280) less the IPv6 and UDP headers (RFC 8200 §5).
 IPV6_UDP_PAYLOAD = 1232
@@ -113,8 +114,10 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.dtls = dtls
         self.limits = limits or EndpointLimits()
+        self._max_write_buffer = self.limits.max_write_buffer
         self.mutual = mutual
         self.stun = BindingResponder()
+        self._answer_stun = self.stun.handle_untrusted
         self.sessions = SessionTable(tracker.config.node_id, self.limits.max_sessions)
         self.drops: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
@@ -184,7 +187,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         transport = self._transport
         if transport is None:
             return
-        if self._buffered() > self.limits.max_write_buffer:
+        if self._buffered() > self._max_write_buffer:
             self.drops["send-buffer-full"] += 1
             return
         transport.sendto(data, address)
@@ -193,6 +196,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         """SIGHUP: new tracker settings and limits; sessions stay."""
         self.tracker.reconfigure(config)
         self.limits = limits
+        self._max_write_buffer = limits.max_write_buffer
         self.sessions.max_sessions = limits.max_sessions
         self.debug_log = log.isEnabledFor(logging.DEBUG)
 
@@ -210,14 +214,17 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             # free of anything the DTLS path needs (IPv4 addresses come as
             # (host, port) already).
             address = addr if len(addr) == 2 else _normalise(addr)
-            reply = self.stun.handle_untrusted(data, address)
+            reply = self._answer_stun(data, address)
             if reply is not None:
-                self._sendto(reply, address)
+                transport = self._transport
+                if transport is not None and self._buffered() <= self._max_write_buffer:
+                    transport.sendto(reply, address)
+                else:
+                    self._sendto(reply, address)  # counts the drop
             return
-        address = _normalise(addr)
-        route = classify(data)
-        if route is not Route.DTLS:
-            self.drops[f"demux-{route.value}"] += 1
+        address = addr if len(addr) == 2 else _normalise(addr)
+        if not data or not 20 <= data[0] <= 63:  # RFC 7983 §7: not DTLS
+            self.drops[f"demux-{classify(data).value}"] += 1
             return
         now = self.now()
         entry = self.sessions.by_address.get(address)
@@ -314,7 +321,9 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
 
     def _after_io(self, entry: SessionEntry, now: float) -> None:
         dtls = entry.dtls
-        if dtls.handshake_complete and entry.core_session is None:
+        if entry.core_session is not None:
+            pass  # established: the common case, no handshake bookkeeping
+        elif dtls.handshake_complete:
             self._handshaking.discard(entry)
             identity = dtls.peer_certificate_peer_id if self.mutual else None
             entry.core_session = Session(
@@ -327,10 +336,11 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
             )
             self.budgets.handshake_completed(entry.address)
             entry.last_activity = now  # the client's Finished authenticated it
-        elif not dtls.handshake_complete:
+        else:
             self._handshaking.add(entry)
         effects: list[Effect] = []
-        if entry.core_session is not None:
+        session = entry.core_session
+        if session is not None:
             tracker = self.tracker
             for message in dtls.receive():
                 # Only authenticated records count as activity: junk that
@@ -339,11 +349,11 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                 entry.last_activity = now
                 self.counters["ppsp-requests"] += 1
                 if self.shared is not None:
-                    self.shared.submit(message, entry.core_session)
+                    self.shared.submit(message, session)
                     continue
-                started = time.perf_counter()
-                effects += tracker.handle_datagram(message, entry.core_session, self.wall())
-                self.latency.observe(tracker.last_method, time.perf_counter() - started)
+                started = _perf_counter()
+                effects += tracker.handle_datagram(message, session, self.clock.wall())
+                self.latency.observe(tracker.last_method, _perf_counter() - started)
                 if self.debug_log:
                     log.debug(
                         "request %s",
@@ -351,17 +361,28 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                         extra={"peer_id": tracker.last_peer_id, "address": entry.address},
                     )
         self._flush(entry)
-        self._apply(effects)
+        if effects:
+            self._apply(effects)
         if dtls.closed:
             self._evict(entry)
+        soonest = self._timer_at
         deadline = dtls.get_timer()
-        next_attach = self._tracker_deadline(now)
-        soonest = min(d for d in (deadline, next_attach, self._timer_at) if d is not None)
-        self._arm(soonest)
+        if deadline is not None and deadline < soonest:
+            soonest = deadline
+        if self.tracker.next_timer() is not None:
+            next_attach = self._tracker_deadline(now)
+            if next_attach is not None and next_attach < soonest:
+                soonest = next_attach
+        if soonest < self._timer_at or self._timer is None:
+            self._arm(soonest)
 
     def _flush(self, entry: SessionEntry) -> None:
-        for datagram in entry.dtls.datagrams_to_send():
-            self._sendto(datagram, entry.address)
+        datagrams = entry.dtls.datagrams_to_send()
+        if datagrams:
+            address = entry.address
+            send = self._sendto
+            for datagram in datagrams:
+                send(datagram, address)
 
     def _apply(self, effects: list[Effect]) -> None:
         for effect in effects:

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stunlike_tracker import certs
+from stunlike_tracker.transport import record_layer
 from stunlike_tracker.transport.cookies import CookieKeys
 from stunlike_tracker.transport.dtls import (
     DtlsClientContext,
@@ -204,3 +205,23 @@ def test_seal_and_open_round_trip_between_the_two_sides(payloads: list[bytes], s
     for payload in payloads:
         assert client.open_untrusted(server.seal(23, payload)) == (23, payload)
         assert server.open_untrusted(client.seal(23, payload)) == (23, payload)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_shared_aead_objects_stay_bounded_and_never_mix_sessions(suite: str) -> None:
+    # More sessions than the table of AEAD objects holds: each still seals
+    # with its own keys (a record of one does not open in another), and the
+    # table starts over instead of growing.
+    pairs = []
+    for n in range(record_layer.AEAD_CACHE_ENTRIES + 50):
+        keys = (n.to_bytes(48, "big"), b"c" * 32, b"s" * 32)
+        server = RecordProtection(suite, *keys, server=True, epoch=1, next_write_seq=1)
+        client = RecordProtection(suite, *keys, server=False, epoch=1, next_write_seq=1)
+        assert client.open_untrusted(server.seal(23, b"hello %d" % n)) == (23, b"hello %d" % n)
+        pairs.append((server, client))
+    sizes = [len(table) for table in (record_layer._gcm_objects, record_layer._chacha_objects)]
+    assert max(sizes) <= record_layer.AEAD_CACHE_ENTRIES
+    (first_server, first_client), (_, other_client) = pairs[0], pairs[-1]
+    record = first_server.seal(23, b"for the first only")
+    assert other_client.open_untrusted(record) == "auth"
+    assert first_client.open_untrusted(record) == (23, b"for the first only")
