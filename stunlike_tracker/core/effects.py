@@ -7,17 +7,20 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """The DTLS association a datagram arrived on.
+    """The DTLS association a datagram arrived on (or a JSON session).
 
     ``session_id`` is unique across tracker nodes; ``address`` is the UDP
     source (the peer's reflexive address); ``identity`` is the Peer-ID named
-    by the client certificate in mutual mode, else None.
+    by the client certificate in mutual mode, else None. ``transport`` is
+    ``udp`` for DTLS, ``tcp`` for the JSON binding over HTTPS/WebSocket,
+    whose source address is no UDP candidate (PROTOCOL §14.3).
     """
 
     session_id: str
     address: tuple[str, int]
     identity: str | None = None
     node_id: str = "local"
+    transport: str = "udp"
 
 
 @dataclass(frozen=True, slots=True)

@@ -467,9 +467,11 @@ class Tracker:
     def _peer_info(self, record: PeerRecord, mode: PeerMode, offer: IceOffer | None) -> PeerInfo:
         """How a peer is listed: its REFLEXIVE address, then either its offer or
         the HOST addresses it declared (the offer carries its own)."""
+        reflexive = record.reflexive
+        lead = (reflexive,) if reflexive.type is AddressType.REFLEXIVE else ()  # PROTOCOL §14.3
         if offer is not None:
-            return PeerInfo(record.peer_id, mode, (record.reflexive,), offer)
-        return PeerInfo(record.peer_id, mode, (record.reflexive, *record.host_addresses))
+            return PeerInfo(record.peer_id, mode, lead, offer)
+        return PeerInfo(record.peer_id, mode, (*lead, *record.host_addresses))
 
     def _publish_offer(self, record: PeerRecord, offer: IceOffer | None, now: float) -> None:
         if offer is None:
@@ -525,6 +527,10 @@ class Tracker:
 
         token = self._token() if self.config.identity_mode == "open" else None
         reflexive = reflexive_address(session.address)
+        if session.transport != "udp":
+            # PROTOCOL §14.3: a TCP source is no UDP candidate; it is kept for
+            # the per-source caps but never listed.
+            reflexive = replace(reflexive, type=AddressType.PROXY)
         hosts = host_addresses(
             request.addresses,
             lan_mode=self.config.lan_mode,
@@ -570,7 +576,11 @@ class Tracker:
         turn = turn_servers(self.config.turn, request.peer_id, now) if self.config.turn else ()
         response = self._ok(
             request,
-            peers=(PeerInfo(addresses=(reflexive,)),),
+            peers=(
+                (PeerInfo(addresses=(reflexive,)),)
+                if reflexive.type is AddressType.REFLEXIVE
+                else ()
+            ),
             keep_alive=self.config.keep_alive,
             turn_servers=turn,
             reconnect_token=token,

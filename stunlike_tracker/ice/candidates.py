@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Final
 
 from stunlike_tracker.ppsp.messages import AddressType, AddrType, IceOffer, PeerAddress
+from stunlike_tracker.ppsp.values import is_mdns_hostname
 
 __all__ = [
     "DEFAULT_LOCAL_PREFERENCE",
@@ -227,6 +228,8 @@ def is_acceptable_candidate(address: PeerAddress, *, lan_mode: bool) -> bool:
         return False
     if address.foundation is not None and not is_valid_foundation(address.foundation):
         return False
+    if is_mdns_hostname(address.ip):
+        return True  # a browser's host candidate, passed through (PROTOCOL §14.5)
     try:
         ip = _parse_ip(address.ip)
     except ValueError:

@@ -46,6 +46,7 @@ from .values import (
     UINT64_MAX,
     addr_type,
     address_type,
+    candidate_ip,
     ip_address,
     nat_ability,
     opaque_id,
@@ -193,10 +194,12 @@ def message_kind(root: Node, expected: str | None = None) -> str:
 # -- shared parts -----------------------------------------------------------
 
 
-def decode_peer_address(node: Node) -> PeerAddress:
-    """``PeerAddress`` attributes (PROTOCOL §2.1)."""
+def decode_peer_address(node: Node, *, mdns: bool = False) -> PeerAddress:
+    """``PeerAddress`` attributes (PROTOCOL §2.1); ``mdns``: an offer's
+    candidate, whose ``ip`` may be a browser's mDNS name (PROTOCOL §14.5)."""
     family = addr_type(_req_attr(node, "addrType", "PeerAddress addrType"))
-    ip = ip_address(_req_attr(node, "ip", "PeerAddress ip"), family)
+    raw_ip = _req_attr(node, "ip", "PeerAddress ip")
+    ip = candidate_ip(raw_ip, family) if mdns else ip_address(raw_ip, family)
     port = uint(_req_attr(node, "port", "PeerAddress port"), "PeerAddress port", 65535)
     raw_type = node.attrs.get("type")
     attrs = node.attrs
@@ -236,7 +239,9 @@ def decode_ice_offer(node: Node) -> IceOffer:
             if fingerprint is None
             else phrase(fingerprint, "IceOffer fingerprint", MAX_TEXT_LEN)
         ),
-        candidates=_addresses(_Children(node).many("PeerAddress")),
+        candidates=tuple(
+            decode_peer_address(c, mdns=True) for c in _Children(node).many("PeerAddress")
+        ),
     )
 
 

@@ -54,6 +54,8 @@ from .values import (
     MAX_ID_LEN,
     UINT32_MAX,
     UINT64_MAX,
+    candidate_ip,
+    is_mdns_hostname,
     opaque_id,
     phrase,
     token,
@@ -155,24 +157,6 @@ class JsonResponse:
 
     response: Response
     actions: tuple[ActionResult, ...] = ()
-
-
-# ---------------------------------------------------------------------------
-# mDNS host candidates (PROTOCOL §14.5)
-# ---------------------------------------------------------------------------
-
-
-def is_mdns_hostname(value: str) -> bool:
-    """True for an RFC 8445-style mDNS candidate name: a UUID (8-4-4-4-12
-    hex digits, as browsers generate them) followed by ``.local``; nothing
-    else that is not an IP literal is accepted as a candidate address."""
-    if len(value) != 42 or not value.endswith(".local"):
-        return False
-    name = value[:36]
-    groups = name.split("-")
-    if [len(g) for g in groups] != [8, 4, 4, 4, 12]:
-        return False
-    return all(c in "0123456789abcdefABCDEF" for g in groups for c in g)
 
 
 # ---------------------------------------------------------------------------
@@ -416,16 +400,6 @@ def _guarded(data: bytes, max_size: int, max_depth: int, decode: Callable[[_Obj]
 # ---------------------------------------------------------------------------
 
 
-def _candidate_ip(raw: str, family: AddrType, what: str) -> str:
-    """An IP literal of ``family``, or a browser's mDNS name (PROTOCOL §14.5)."""
-    if is_mdns_hostname(raw):
-        return raw.lower()
-    try:
-        return checked_ip(raw, family)
-    except PpspError:
-        raise bad_request(Reason.INVALID, what) from None
-
-
 def _peer_address(node: _Obj, *, mdns: bool = False) -> PeerAddress:
     ip = node.req_obj("ip_address")
     family = ip.choice("address_type", _ADDR_TYPES)
@@ -433,13 +407,10 @@ def _peer_address(node: _Obj, *, mdns: bool = False) -> PeerAddress:
         raise bad_request(Reason.MISSING, "peer_addr ip_address address_type")
     raw_ip = ip.req_string("address")
     what = "peer_addr ip_address address"
-    if mdns:
-        address = _candidate_ip(raw_ip, family, what)
-    else:
-        try:
-            address = checked_ip(raw_ip, family)
-        except PpspError:
-            raise bad_request(Reason.INVALID, what) from None
+    try:
+        address = candidate_ip(raw_ip, family) if mdns else checked_ip(raw_ip, family)
+    except PpspError:
+        raise bad_request(Reason.INVALID, what) from None
     port = node.req_uint("port", 65535)
     return PeerAddress(
         addr_type=family,
@@ -473,7 +444,7 @@ def _peer_info(node: _Obj) -> PeerInfo:
     return PeerInfo(
         peer_id=node.opt_id("peer_id"),
         mode=node.choice("peer_mode", _PEER_MODES),
-        addresses=tuple(_peer_address(a, mdns=True) for a in node.objs("peer_addr")),
+        addresses=tuple(_peer_address(a) for a in node.objs("peer_addr")),
         offer=None if offer is None else _ice_offer(offer),
     )
 

@@ -104,6 +104,27 @@ def nat_ability(raw: str) -> NatAbility:
         raise bad_request(Reason.INVALID, "PeerNum abilityNAT") from None
 
 
+def is_mdns_hostname(value: str) -> bool:
+    """PROTOCOL §14.5: an RFC 8445-style mDNS candidate name, a UUID (8-4-4-4-12
+    hex digits, as browsers generate them) followed by ``.local``; no other
+    name is accepted where an IP literal is due."""
+    if len(value) != 42 or not value.endswith(".local"):
+        return False
+    groups = value[:36].split("-")
+    if [len(g) for g in groups] != [8, 4, 4, 4, 12]:
+        return False
+    return all(c in "0123456789abcdefABCDEF" for g in groups for c in g)
+
+
+def candidate_ip(raw: str, family: AddrType) -> str:
+    """An ICE offer candidate's address: an IP literal of ``family``, or a
+    browser's mDNS name, passed through lower-cased (PROTOCOL §14.5)."""
+    value = strip_ws(raw)
+    if is_mdns_hostname(value):
+        return value.lower()
+    return ip_address(value, family)
+
+
 def ip_address(raw: str, family: AddrType) -> str:
     """PROTOCOL §2.1: ``ip`` must be an address of the family ``addrType`` names.
 

@@ -138,6 +138,8 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self.closed = asyncio.Event()
         # Set with a shared store (PROTOCOL §9): requests go through it, async.
         self.shared: SharedStoreDriver | None = None
+        # Set by the HTTPS listener: delivers Transmits for its JSON sessions.
+        self.json_sessions: Callable[[Transmit], bool] | None = None
 
     # ------------------------------------------------------------------
     # asyncio plumbing
@@ -392,6 +394,9 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                 if not here and self.shared is not None and self.shared.forward(effect):
                     continue
                 if entry is None or not here:
+                    # A JSON session (PROTOCOL §14) is not a DTLS association.
+                    if here and self.json_sessions is not None and self.json_sessions(effect):
+                        continue
                     self.drops["transmit-no-session"] += 1
                     continue
                 try:

@@ -318,3 +318,23 @@ def test_indication_shape() -> None:
     assert body["indication_data"]["offer_id"] == "o-17"
     assert body["indication_data"]["peer_info"]["peer_id"] == "peer-A"
     assert parse_json_indication_untrusted(encode_indication_json(indication)) == indication
+
+
+def test_mdns_candidates_pass_through_xml_and_hygiene() -> None:
+    """PROTOCOL §14.5: the same offer reaches native peers in XML unchanged."""
+    from stunlike_tracker.ice.candidates import sanitize_offer
+    from stunlike_tracker.ppsp import encode_request, parse_request_untrusted
+    from stunlike_tracker.ppsp.messages import IceOffer
+
+    mdns = PeerAddress(AddrType.IPV4, MDNS, 54400, AddressType.HOST, 2122260223, "1")
+    offer = IceOffer("o", "uf", "pw", None, (mdns,))
+    join = Request(Method.JOIN, "web-1", "j", swarm_id="films", ice_offer=offer)
+    assert parse_request_untrusted(encode_request(join)) == join
+    assert sanitize_offer(offer, lan_mode=False) == offer
+    # Anywhere else an address must be an IP literal.
+    connect = Request(Method.CONNECT, "web-1", "c", addresses=(mdns,))
+    with pytest.raises(PpspError) as caught:
+        parse_request_untrusted(encode_request(connect))
+    assert caught.value.reason == "Invalid PeerAddress ip"
+    other = IceOffer("o", "uf", "pw", None, (PeerAddress(AddrType.IPV4, "printer.local", 1),))
+    assert sanitize_offer(other, lan_mode=True).candidates == ()
