@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="closed tracker: accept only these SwarmIDs (repeatable; replaces the config's)",
     )
     serve.add_argument("--http", metavar="HOST:PORT", help="metrics and status page (default off)")
+    serve.add_argument(
+        "--https", metavar="HOST:PORT", help="RFC 7846 JSON, WebSocket and /peer/ (default off)"
+    )
     serve.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS)
     serve.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
     sub.add_parser("print-config", help="print the config file with every default")

@@ -130,6 +130,54 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpsConfig:
+    """The HTTPS listener of the JSON binding (PROTOCOL §14, docs/SECURITY.md)."""
+
+    listen: str | None = field(
+        default=None,
+        metadata={
+            "doc": "HOST:PORT of the HTTPS listener (RFC 7846 JSON over POST /ppsp and "
+            "WebSocket /ppsp/ws, the /peer/ page); unset: off"
+        },
+    )
+    max_message_size: int = field(
+        default=8192, metadata={"doc": "largest JSON request (POST body or message), bytes"}
+    )
+    max_json_depth: int = field(
+        default=10, metadata={"doc": "deepest nesting of JSON objects and arrays"}
+    )
+    max_connections: int = field(
+        default=10_000, metadata={"doc": "TCP connections held at once (beyond: closed)"}
+    )
+    max_connections_per_address: int = field(
+        default=32, metadata={"doc": "TCP connections from one address (IPv6: /64) at once"}
+    )
+    message_rate: float = field(
+        default=20.0, metadata={"doc": "JSON requests per second per connection (then 503)"}
+    )
+    message_burst: int = field(
+        default=40, metadata={"doc": "JSON requests one connection may send at once"}
+    )
+    max_in_flight: int = field(
+        default=8, metadata={"doc": "requests one WebSocket may have unanswered (then 503)"}
+    )
+    idle_timeout: float = field(
+        default=120.0,
+        metadata={"doc": "a silent WebSocket or POST session is dropped after, seconds"},
+    )
+    header_timeout: float = field(
+        default=10.0, metadata={"doc": "a request head or body must arrive within, seconds"}
+    )
+    answer_timeout: float = field(
+        default=15.0, metadata={"doc": "the core's answer is awaited at most, seconds (then 500)"}
+    )
+    max_write_buffer: int = field(
+        default=1024 * 1024,
+        metadata={"doc": "a connection whose unsent data exceeds this is closed, bytes"},
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     format: str = field(
         default="auto",
@@ -171,6 +219,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("turn", TurnSettings, "TURN REST credentials for a coturn relay"),
     Section("store", StoreConfig, "where registrations and swarms live"),
     Section("http", HttpConfig, "metrics and the status page"),
+    Section("https", HttpsConfig, "RFC 7846 JSON over HTTPS and WebSocket, the browser page"),
     Section("logging", LoggingConfig, "log lines on stderr"),
 )
 
@@ -184,6 +233,7 @@ class Settings:
     turn: TurnSettings = field(default_factory=TurnSettings)
     store: StoreConfig = field(default_factory=StoreConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    https: HttpsConfig = field(default_factory=HttpsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
@@ -351,12 +401,12 @@ def _check_across(settings: Settings) -> None:
     turn = settings.turn
     if turn.uris and not turn.secrets:
         raise ConfigError("[turn] secrets: needed when uris is set")
-    listen = settings.http.listen
-    if listen is not None:
-        try:
-            parse_listen(listen)
-        except ValueError as error:
-            raise ConfigError(f"[http] listen: {error}") from None
+    for name, listen in (("http", settings.http.listen), ("https", settings.https.listen)):
+        if listen is not None:
+            try:
+                parse_listen(listen)
+            except ValueError as error:
+                raise ConfigError(f"[{name}] listen: {error}") from None
 
 
 def parse_listen(text: str) -> tuple[str, int]:

@@ -48,6 +48,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "turn_secret": ("turn", "secrets"),
     "turn_ttl": ("turn", "ttl"),
     "http": ("http", "listen"),
+    "https": ("https", "listen"),
     "log_format": ("logging", "format"),
 }
 # store_true flags: only ``True`` overrides the file.
@@ -144,6 +145,7 @@ class Node:
         self.config_path = config_path
         self.overrides = overrides
         self.http: Any = None
+        self.https: Any = None
         self.stopping = asyncio.Event()
 
     def reload(self) -> None:
@@ -173,6 +175,8 @@ class Node:
         await asyncio.sleep(self.settings.server.drain_seconds)
         if self.http is not None:
             await self.http.close()
+        if self.https is not None:
+            await self.https.close()
         await self.running.close()
 
 
@@ -207,6 +211,16 @@ async def serve(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"cannot listen on {settings.http.listen}: {error.strerror}"
             ) from None
+    if settings.https.listen is not None:
+        try:
+            await _start_https(node)
+        except OSError as error:
+            if node.http is not None:
+                await node.http.close()
+            await running.close()
+            raise ConfigError(
+                f"cannot listen on {settings.https.listen}: {error.strerror}"
+            ) from None
     mode = "mutual" if settings.server.mutual else "open"
     log.info("serving; certificates in %s; identity mode %s", settings.server.certs, mode)
     try:
@@ -233,3 +247,19 @@ async def _start_http(node: Node) -> None:
         node.running, host, port, recent_introductions=node.settings.http.recent_introductions
     )
     print(f"listening http {_shown(*node.http.address)}", flush=True)
+
+
+async def _start_https(node: Node) -> None:
+    """PROTOCOL §14: the JSON binding and the /peer/ page, on TLS with the
+    tracker's certificate."""
+    from stunlike_tracker.config import parse_listen
+    from stunlike_tracker.http.https_listener import start_https
+
+    listen = node.settings.https.listen
+    assert listen is not None
+    host, port = parse_listen(listen)
+    worker = int(os.environ.get(WORKER_INDEX_ENV, "0"))
+    if port != 0:
+        port += worker  # serve --workers: one listener per worker, as for --http
+    node.https = await start_https(node.running, node.settings.https, host, port)
+    print(f"listening https {_shown(*node.https.address)}", flush=True)

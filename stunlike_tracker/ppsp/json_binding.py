@@ -157,6 +157,8 @@ class JsonResponse:
 
     response: Response
     actions: tuple[ActionResult, ...] = ()
+    # POST binding: the session this CONNECT opened (PROTOCOL §14.7).
+    session_token: str | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -716,7 +718,7 @@ def _decode_response(top: _Obj) -> JsonResponse:
         text=text,
     )
     actions = tuple(_action_result(a) for a in data.objs("swarm_action"))
-    return JsonResponse(response, actions)
+    return JsonResponse(response, actions, data.opt_id("session_token"))
 
 
 def parse_json_response_untrusted(
@@ -884,12 +886,16 @@ def _status_json(out: dict[str, Any], status: int, text: str, reason: str) -> No
 
 
 def encode_response_json(
-    response: Response | JsonResponse, actions: Iterable[ActionResult] = ()
+    response: Response | JsonResponse,
+    actions: Iterable[ActionResult] = (),
+    *,
+    session_token: str | None = None,
 ) -> bytes:
     """An answer document (PROTOCOL §14.3). ``error_code`` is the status
     (PROTOCOL §2 table), ``response_type`` its text, ``reason`` the phrase."""
     if isinstance(response, JsonResponse):
         actions = (*response.actions, *actions)
+        session_token = session_token or response.session_token
         response = response.response
     out: dict[str, Any] = {"version": JSON_VERSION, "transaction_id": response.transaction_id}
     _status_json(out, response.status, response.status_text, response.reason)
@@ -916,6 +922,7 @@ def encode_response_json(
         entry["peer_group"] = [peer_info_json(p) for p in result.peers]
         results.append(entry)
     _put(data, "swarm_action", results)
+    _put(data, "session_token", session_token)
     out["response_data"] = data
     return _dump(out)
 
