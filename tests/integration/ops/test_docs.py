@@ -88,3 +88,26 @@ def test_code_cites_protocol_sections_that_exist() -> None:
                 assert number in sections, f"{path}: PROTOCOL §{number}"
                 checked += 1
     assert checked > 100
+
+
+def test_every_json_example_in_protocol_md_parses() -> None:
+    """PROTOCOL §14: each JSON block is a request, an answer or an indication."""
+    import json
+
+    from stunlike_tracker.ppsp.json_binding import (
+        parse_json_indication_untrusted,
+        parse_json_request_untrusted,
+        parse_json_response_untrusted,
+    )
+
+    examples = _blocks((ROOT / "docs" / "PROTOCOL.md").read_text(), "json")
+    assert len(examples) >= 5
+    for example in examples:
+        data = example.encode()
+        document = json.loads(data)
+        if "request_type" in document:
+            parse_json_request_untrusted(data)
+        elif "indication_type" in document:
+            parse_json_indication_untrusted(data)
+        else:
+            parse_json_response_untrusted(data)
