@@ -17,7 +17,7 @@ that carry an offer are not cached (an offer goes to one requester only).
 from __future__ import annotations
 
 from stunlike_tracker.ppsp.encode import peer_info_xml
-from stunlike_tracker.ppsp.messages import PeerAddress, PeerInfo, PeerMode
+from stunlike_tracker.ppsp.messages import AddressType, PeerAddress, PeerInfo, PeerMode
 from stunlike_tracker.store.records import PeerRecord
 
 _Entry = tuple[PeerMode, PeerAddress, tuple[PeerAddress, ...], PeerInfo, bytes]
@@ -43,7 +43,10 @@ class ListingCache:
             and (entry[2] is record.host_addresses or entry[2] == record.host_addresses)
         ):
             return entry[3], entry[4]
-        info = PeerInfo(record.peer_id, mode, (record.reflexive, *record.host_addresses))
+        reflexive = record.reflexive
+        # PROTOCOL §14.3: a JSON peer's TCP source (type PROXY) is no UDP candidate.
+        lead = (reflexive,) if reflexive.type is AddressType.REFLEXIVE else ()
+        info = PeerInfo(record.peer_id, mode, (*lead, *record.host_addresses))
         data = peer_info_xml(info).encode("utf-8")
         if self.max_entries > 0:
             if entry is None and len(self._entries) >= self.max_entries:

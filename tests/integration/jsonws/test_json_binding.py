@@ -287,6 +287,8 @@ async def test_dropped_websocket_is_a_lost_association(stack: Stack) -> None:
     await native.join("films", PeerMode.LEECH)
     found = await native.find("films")
     assert [p.peer_id for p in found.peers] == ["web-9"]
+    assert found.peers[0].addresses == ()  # no offer, no HOST address, no TCP source
+    assert (await native.find("films")).peers[0].addresses == ()  # the cached listing too
     # ... and a new WebSocket gets them back with the token (PROTOCOL §3, §8).
     again = await stack.ws().open()
     refused = await again.call(request("CONNECT", "b1", "web-9"))
