@@ -63,7 +63,7 @@ from stunlike_tracker.ppsp import (
     encode_response_datagrams,
     parse_request_untrusted,
 )
-from stunlike_tracker.ppsp.encode import peer_info_xml
+from stunlike_tracker.ppsp.encode import bare_response, peer_info_xml
 from stunlike_tracker.ppsp.messages import (
     SWARM_ALL,
     SWARM_NIL,
@@ -306,6 +306,12 @@ class Tracker:
             reason = refusal(state_of(record), request.method)
             if reason is not None:
                 answer = _Answer(self._error(request, reason))
+            elif (
+                request.method is Method.STAT_REPORT
+                and request.stats is None
+                and request.ice_offer is None
+            ):
+                return self._keep_alive(request, record, session, digest, now)
             else:
                 answer = self._dispatch(request, record, session, digest, now)
 
@@ -731,6 +737,21 @@ class Tracker:
         self.store.put_peer(self._renew(record, now))
         self._publish_offer(record, request.ice_offer, now)
         return _Answer(self._ok(request))
+
+    def _keep_alive(
+        self, request: Request, record: PeerRecord, session: Session, digest: bytes, now: float
+    ) -> list[Effect]:
+        """A STAT_REPORT with neither statistics nor an offer, from a TRACKING
+        peer: what ``_stat_report`` and ``handle_request`` do for it (the
+        timer restarts, the Sybil index follows, the bare 200 is cached),
+        with the answer built from a template instead of a Response."""
+        record = self._renew(record, now)
+        self.store.put_peer(record)
+        self.registrations.touch(record.peer_id, session.session_id, record.deadline)
+        self.answers["STAT_REPORT", Status.OK] += 1
+        datagrams = (bare_response(Status.OK, Reason.OK, request.transaction_id),)
+        self._cache(request, session, digest, datagrams, now)
+        return [Transmit(session.session_id, datagrams, session.node_id)]
 
     # ------------------------------------------------------------------
     # DISCONNECT (PROTOCOL §3, draft-07 §8.2)

@@ -43,6 +43,7 @@ from .messages import (
     Response,
     SegmentInfo,
     Stat,
+    Status,
     TurnServer,
 )
 
@@ -326,21 +327,26 @@ _STATUS_ELEMENTS: dict[tuple[int, str, str | None], str] = {}
 _MAX_STATUS_ELEMENTS = 256
 
 
+def _status_element(status: int, reason: str, text: str | None) -> str:
+    key = (status, reason, text)
+    element = _STATUS_ELEMENTS.get(key)
+    if element is None:
+        shown = text if text is not None else Status.TEXT.get(status, "INTERNAL ERROR")
+        element = (
+            "<Response"
+            + _attr(' status="', status)
+            + _attr(' reason="', reason)
+            + f">{_text(shown)}</Response>"
+        )
+        if len(_STATUS_ELEMENTS) < _MAX_STATUS_ELEMENTS:
+            _STATUS_ELEMENTS[key] = element
+    return element
+
+
 def response_fields_xml(r: Response) -> str:
     """Everything of a response but its PeerGroup and its Part: what every
     part of a multi-part response repeats (PROTOCOL §4)."""
-    key = (r.status, r.reason, r.text)
-    status = _STATUS_ELEMENTS.get(key)
-    if status is None:
-        status = (
-            "<Response"
-            + _attr(' status="', r.status)
-            + _attr(' reason="', r.reason)
-            + f">{_text(r.status_text)}</Response>"
-        )
-        if len(_STATUS_ELEMENTS) < _MAX_STATUS_ELEMENTS:
-            _STATUS_ELEMENTS[key] = status
-    head = status + _leaf("TransactionID", r.transaction_id)
+    head = _status_element(r.status, r.reason, r.text) + _leaf("TransactionID", r.transaction_id)
     swarm_ids = r.swarm_ids
     if swarm_ids:
         head += "".join([_leaf("SwarmID", swarm) for swarm in swarm_ids])
@@ -349,6 +355,18 @@ def response_fields_xml(r: Response) -> str:
     if turn_servers:
         head += "".join(map(_turn_server_xml, turn_servers))
     return head
+
+
+def bare_response(status: int, reason: str, transaction_id: str) -> bytes:
+    """``encode_response(Response(status, transaction_id, reason))``: a
+    response with nothing but its status and TransactionID -- the keep-alive
+    answer (PROTOCOL §3) -- without building the Response."""
+    return (
+        ROOT_OPEN
+        + _status_element(status, reason, None)
+        + f"<TransactionID>{_text(transaction_id)}</TransactionID>"
+        + ROOT_CLOSE
+    ).encode("utf-8")
 
 
 def part_xml(index: int, count: int) -> str:
