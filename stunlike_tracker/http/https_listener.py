@@ -160,8 +160,14 @@ class HttpsListener:
         self.address: tuple[str, int] = ("", 0)
 
     async def start(self, host: str, port: int) -> None:
+        # The budgets are checked once the handshake is done (asyncio's server
+        # side start_tls hangs on uvloop); a handshake takes header_timeout at most.
         self._server = await asyncio.start_server(
-            self._connection, host, port, ssl=self.context, ssl_handshake_timeout=10.0
+            self._connection,
+            host,
+            port,
+            ssl=self.context,
+            ssl_handshake_timeout=self.config.header_timeout,
         )
         sockname = self._server.sockets[0].getsockname()
         self.address = (sockname[0], sockname[1])

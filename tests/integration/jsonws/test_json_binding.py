@@ -375,6 +375,7 @@ async def test_budgets_per_address_and_per_connection() -> None:
         third = running.ws()
         with pytest.raises((AssertionError, ConnectionError, asyncio.IncompleteReadError, OSError)):
             await third.open()
+        assert running.server.endpoint.drops["https-connections-over-budget"] == 1
         for index in range(4):
             first.send(request("CONNECT", f"r{index}", "rate-1"))
         reasons = [(await first.answer(f"r{i}"))["reason"] for i in range(4)]
@@ -403,3 +404,19 @@ async def test_the_page_and_its_config(stack: Stack) -> None:
     status, headers, body = await http.request("GET", "/status.json")
     assert status == 200 and json.loads(body)
     await http.close()
+
+
+@pytest.mark.asyncio
+async def test_idle_websocket_is_closed_and_its_peer_lives_on() -> None:
+    running = await _stack(replace(HttpsConfig(), idle_timeout=0.3))
+    try:
+        ws = await running.ws().open()
+        answer = await ws.call(request("CONNECT", "i1", "idle-1"))
+        assert answer["error_code"] == 200
+        assert await ws.receive(5) is None  # closed by the tracker ...
+        assert ws.close_code == 1001
+        record = running.server.tracker.store.get_peer("idle-1")
+        assert record is not None  # ... the registration runs on its own timer
+    finally:
+        await running.https.close()
+        await running.server.close()
