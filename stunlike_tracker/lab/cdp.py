@@ -24,7 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["CHROMIUM_FLAGS", "Browser", "BrowserError", "Page", "chromium_executable"]
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "RAW_HOST_IPS_FLAG",
+    "Browser",
+    "BrowserError",
+    "Page",
+    "chromium_executable",
+]
 
 CHROMIUM_FLAGS: Final = (
     "--headless",
@@ -35,12 +42,12 @@ CHROMIUM_FLAGS: Final = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    # Raw host IPs in candidates instead of mDNS names the native peer cannot
-    # resolve (PROTOCOL §6); the page also works without it via srflx/relay.
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
     # The tracker's dev certificate is not in Chromium's trust store.
     "--ignore-certificate-errors",
 )
+RAW_HOST_IPS_FLAG: Final = "--disable-features=WebRtcHideLocalIpsWithMdns"
+"""Raw host IPs in candidates instead of mDNS names, which a native peer
+cannot resolve (PROTOCOL §6); without it the page relies on srflx/relay."""
 _MAX_MESSAGE: Final = 64 * 1024 * 1024
 
 
@@ -110,7 +117,10 @@ class Browser:
         netns: str | None = None,
         extra_flags: Sequence[str] = (),
         executable: str | None = None,
+        mdns: bool = False,
     ) -> Browser:
+        """Start Chromium; ``mdns=True`` keeps its default of hiding host
+        addresses behind mDNS names (as a browser on the Internet does)."""
         exe = executable or chromium_executable()
         if exe is None:
             raise BrowserError("chromium is not installed (.ci/run installs it)")
@@ -120,6 +130,7 @@ class Browser:
         argv = [
             exe,
             *CHROMIUM_FLAGS,
+            *(() if mdns else (RAW_HOST_IPS_FLAG,)),
             *extra_flags,
             "--remote-debugging-pipe",
             f"--user-data-dir={profile}",

@@ -82,6 +82,7 @@ async function start(mode) {
   });
   log(`connected as ${peerId}; TURN servers: ${tracker.turnServers.length}`);
   peer = new Peer(tracker, { relayOnly: $("relay-only").checked, stunUrl: settings.stun, log });
+  window.browserPeerDebug = { tracker, peer }; // for tests: drop the socket, inspect offers
   return peer;
 }
 
