@@ -153,6 +153,7 @@ async def test_page_and_native_peer_exchange_a_file_both_ways_across_two_nats(
                                f"&swarm=films-{name}")  # fmt: skip
         fetched = await fetch(page, limit=120)
     assert fetched["sha256"] == hashlib.sha256(movie.read_bytes()).hexdigest()
+    print(f"\n{name}: page fetched via {fetched['pair']}")
     local, remote = fetched["pair"].split("/")
     if relay:
         assert local == "relay", fetched["pair"]
@@ -173,6 +174,10 @@ async def test_page_and_native_peer_exchange_a_file_both_ways_across_two_nats(
     assert result["outcome"] == "ok", result
     assert result["sha256"] == seeding["sha256"] == hashlib.sha256(photo.read_bytes()).hexdigest()
     assert out.read_bytes() == photo.read_bytes()
+    print(
+        f"{name}: native fetched from the page via {result['pair_type']}"
+        f" in {result['connect_ms']} ms"
+    )
     if relay:
         assert "relay" in result["pair_type"], result
     else:

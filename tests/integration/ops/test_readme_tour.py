@@ -1,10 +1,14 @@
 """The README's five-minute tour, word for word: the first terminal's
 command, then the second terminal's, in a fresh directory, inside a network
-namespace of its own (the tour uses fixed ports 3478 and 8080)."""
+namespace of its own (the tour uses fixed ports 3478, 8080 and 8443). Between
+the second terminal's two blocks, "a browser joins": headless Chromium in the
+same namespace opens the page the README names and fetches the seed's file."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -13,8 +17,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from stunlike_tracker.lab.cdp import Browser, chromium_executable
+from tests.browser_page import fetch, open_page
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -64,9 +72,27 @@ def namespace() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
+def browser_step_url() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("**A browser joins.**", 1)[1].split("\n\n", 1)[0]
+    found = re.search(r"<(https://127\.0\.0\.1:8443/peer/[^>]*)>", section)
+    assert found is not None, section
+    return found[1]
+
+
+async def fetch_in_browser(namespace: str, url: str) -> dict[str, Any]:
+    """The README's browser step: open the page, click Fetch, wait for the hash."""
+    async with await Browser.launch(netns=namespace) as browser:
+        page = await open_page(browser, url)
+        return await fetch(page, limit=90)
+
+
+@pytest.mark.skipif(chromium_executable() is None, reason="needs chromium (.ci/run installs it)")
 def test_the_readme_tour_works_word_for_word(tmp_path: Path, namespace: str) -> None:
     first, second, third = tour_blocks()
-    assert first.strip() == "stunlike-tracker serve --lan --http 127.0.0.1:8080"
+    assert first.strip() == (
+        "stunlike-tracker serve --lan --http 127.0.0.1:8080 --https 127.0.0.1:8443"
+    )
     # `stunlike-tracker` as `pip install .` makes it, running this tree's code.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -93,20 +119,40 @@ def test_the_readme_tour_works_word_for_word(tmp_path: Path, namespace: str) -> 
         assert tracker.stdout is not None
         assert tracker.stdout.readline().strip() == "listening udp [::]:3478"
         assert tracker.stdout.readline().strip() == "listening http 127.0.0.1:8080"
-        terminal = subprocess.run(
-            [*run, second + third],
+        assert tracker.stdout.readline().strip() == "listening https 127.0.0.1:8443"
+        # One shell, as one terminal: `read` holds it (and its seed, job %1)
+        # while the browser joins, and the test's newline lets it go on.
+        terminal = subprocess.Popen(
+            [*run, f"{second}echo tour-browser-step\nread _\n{third}"],
             cwd=clone,
             env=env,
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=180,
-            check=False,
         )
-        assert terminal.returncode == 0, terminal.stderr[-3000:]
-        out = terminal.stdout
-        assert "copy.bin is movie.bin" in out
+        try:
+            assert terminal.stdout is not None and terminal.stdin is not None
+            before = []
+            for line in terminal.stdout:
+                if line.strip() == "tour-browser-step":
+                    break
+                before.append(line)
+            assert "copy.bin is movie.bin\n" in before, "".join(before)
+            fetched = asyncio.run(fetch_in_browser(namespace, browser_step_url()))
+            movie = (clone / "movie.bin").read_bytes()
+            assert fetched["sha256"] == hashlib.sha256(movie).hexdigest()
+            # Nothing is buffered past the marker: the shell waits in `read`.
+            out, err = terminal.communicate("\n", timeout=120)
+        finally:
+            if terminal.poll() is None:
+                terminal.kill()
+        assert terminal.returncode == 0, err[-3000:]
         assert '"swarm_id": "films"' in out
-        assert 'stunlike_requests_total{request="ATTACH",status="200"} 1.0' in out
+        # The native leech's introduction and the browser's (a retried or
+        # reverse-path introduction counts too).
+        attaches = re.search(r'stunlike_requests_total\{request="ATTACH",status="200"\} (\S+)', out)
+        assert attaches is not None and float(attaches[1]) >= 2, out
     finally:
         tracker.send_signal(signal.SIGINT)  # Ctrl-C in the first terminal
         code = tracker.wait(timeout=10)
