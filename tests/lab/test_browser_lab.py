@@ -55,11 +55,14 @@ def _unavailable() -> str | None:
 
 
 _WHY = _unavailable()
+# CI runs as root with everything installed: there a missing tool fails the
+# test (it is issue 14's "Done when") instead of skipping it.
+_MUST_RUN = os.environ.get("CI") == "true" and os.geteuid() == 0
 pytestmark = [
     pytest.mark.asyncio,
     pytest.mark.netns,
     pytest.mark.coturn,
-    pytest.mark.skipif(_WHY is not None, reason=_WHY or ""),
+    pytest.mark.skipif(_WHY is not None and not _MUST_RUN, reason=_WHY or ""),
 ]
 
 
