@@ -202,12 +202,13 @@ export class Peer {
     const remote = data.peer_info || {};
     const offer = offerFromJson(remote.ice_offer);
     if (!remote.peer_id || !offer) return;
+    const waiting = data.offer_id && this.awaitingAnswer.get(data.offer_id);
+    if (waiting) return waiting(offer);
+    let link = null; // closed if the introduction fails
     try {
-      const waiting = data.offer_id && this.awaitingAnswer.get(data.offer_id);
-      if (waiting) return waiting(offer);
       let channel;
       if (!data.offer_id) {
-        const link = new Link(this.rtcConfig());
+        link = new Link(this.rtcConfig());
         const answer = await link.answer(offer, this.offerId());
         await this.tracker.request("ATTACH", {
           swarm_id: data.swarm_id,
@@ -217,16 +218,17 @@ export class Peer {
         });
         channel = await link.channel.opened();
       } else if (this.published.has(data.offer_id)) {
-        const entry = this.published.get(data.offer_id);
+        link = this.published.get(data.offer_id).link;
         this.published.delete(data.offer_id);
         this.topUp();
-        channel = await entry.link.acceptAnswer(offer);
+        channel = await link.acceptAnswer(offer);
       } else {
         channel = await this.connectReverse(remote.peer_id);
       }
       this.log(`channel from ${remote.peer_id} open (${await channel.pairTypes()})`);
       this.onChannel(channel, remote.peer_id);
     } catch (error) {
+      if (link) link.close();
       this.log(`introduction from ${remote.peer_id} failed: ${error.message}`);
     }
   }
