@@ -205,3 +205,39 @@ async def test_a_closed_page_is_retired_by_its_track_timer(
 def _address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host, int(port)
+
+
+async def test_a_reloaded_page_re_connects_as_the_same_peer(
+    tracker: Tracker, browser: Browser, tmp_path: Path
+) -> None:
+    photo = tmp_path / "photo.bin"
+    photo.write_bytes(os.urandom(200_000))
+    url = f"https://{tracker.https}/peer/?swarm=again"
+    page = await open_page(browser, url)
+    first = await share(page, photo)
+    assert first["restored"] == []
+    await page.goto(url)  # a reload: same tab, so the same identity and token
+    await until(page, "(s) => s.phase !== 'loading'", 30, "loaded")
+    second = await share(page, photo)
+    assert second["peerId"] == first["peerId"]
+    assert second["restored"] == ["again"]  # a re-CONNECT, not a new registration
+    result = await _leech_from(tracker, "again", tmp_path / "copy.bin")
+    assert result["outcome"] == "ok", result
+    assert result["seeder"] == first["peerId"]
+
+
+async def test_a_page_fetches_from_another_page(
+    tracker: Tracker, browser: Browser, tmp_path: Path
+) -> None:
+    """Browser to browser through the same tracker (both on WebSockets)."""
+    photo = tmp_path / "photo.bin"
+    photo.write_bytes(os.urandom(300_000))
+    seeding = await share(
+        await open_page(browser, f"https://{tracker.https}/peer/?swarm=pages"), photo
+    )
+    # A second tab of the same browser has its own identity (sessionStorage).
+    fetching = await open_page(browser, f"https://{tracker.https}/peer/?swarm=pages")
+    fetched = await fetch(fetching, limit=60)
+    assert fetched["peerId"] != seeding["peerId"]
+    assert fetched["seeder"] == seeding["peerId"]
+    assert fetched["sha256"] == seeding["sha256"] == hashlib.sha256(photo.read_bytes()).hexdigest()

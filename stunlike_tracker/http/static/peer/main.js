@@ -74,8 +74,10 @@ async function start(mode) {
   const tracker = new Tracker($("tracker").value, peerId, log);
   tracker.token = token;
   set({ phase: "connecting", peerId, error: null });
-  await tracker.connect();
+  const connected = await tracker.connect();
   sessionStorage.setItem("reconnectToken", tracker.token || "");
+  // After a reload: the swarms the tracker restored to this identity (PROTOCOL §3).
+  set({ restored: (connected.response_data || {}).swarm_ids || [] });
   tracker.addEventListener("reconnected", () => {
     sessionStorage.setItem("reconnectToken", tracker.token || "");
     set({ reconnects: (state.reconnects || 0) + 1 });
