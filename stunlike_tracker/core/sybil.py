@@ -30,6 +30,37 @@ def source_key(ip: str, ipv6_prefix: int = 64) -> str:
     return str(ipaddress.IPv6Network((parsed, ipv6_prefix), strict=False))
 
 
+# The Peer-IDs under one association or source: one Peer-ID alone (the usual
+# case: a set of one costs ~200 bytes more) or a set of them.
+_Ids = str | set[str]
+
+
+def _ids_add(table: dict[str, _Ids], key: str, peer_id: str) -> None:
+    ids = table.get(key)
+    if ids is None:
+        table[key] = peer_id
+    elif isinstance(ids, str):
+        if ids != peer_id:
+            table[key] = {ids, peer_id}
+    else:
+        ids.add(peer_id)
+
+
+def _ids_discard(table: dict[str, _Ids], key: str, peer_id: str) -> None:
+    ids = table.get(key)
+    if ids is None:
+        return
+    if isinstance(ids, str):
+        if ids == peer_id:
+            del table[key]
+        return
+    ids.discard(peer_id)
+    if len(ids) == 1:
+        table[key] = next(iter(ids))
+    elif not ids:
+        del table[key]
+
+
 class RegistrationIndex:
     """Peer-IDs registered per association and per source, on this node.
 
@@ -39,9 +70,11 @@ class RegistrationIndex:
     another node, stops counting once its deadline has passed.
     """
 
+    __slots__ = ("_by_session", "_by_source", "_where")
+
     def __init__(self) -> None:
-        self._by_session: dict[str, set[str]] = {}
-        self._by_source: dict[str, set[str]] = {}
+        self._by_session: dict[str, _Ids] = {}
+        self._by_source: dict[str, _Ids] = {}
         self._where: dict[str, tuple[str, str, float]] = {}  # peer -> (session, source, deadline)
 
     def __len__(self) -> int:
@@ -50,8 +83,8 @@ class RegistrationIndex:
     def add(self, peer_id: str, session_id: str, source: str, deadline: float) -> None:
         self.remove(peer_id)
         self._where[peer_id] = (session_id, source, deadline)
-        self._by_session.setdefault(session_id, set()).add(peer_id)
-        self._by_source.setdefault(source, set()).add(peer_id)
+        _ids_add(self._by_session, session_id, peer_id)
+        _ids_add(self._by_source, source, peer_id)
 
     def touch(self, peer_id: str, session_id: str, deadline: float) -> None:
         """The peer's deadline after a request over ``session_id``."""
@@ -64,12 +97,8 @@ class RegistrationIndex:
         if where is None:
             return
         session_id, source, _ = where
-        for table, key in ((self._by_session, session_id), (self._by_source, source)):
-            ids = table.get(key)
-            if ids is not None:
-                ids.discard(peer_id)
-                if not ids:
-                    del table[key]
+        _ids_discard(self._by_session, session_id, peer_id)
+        _ids_discard(self._by_source, source, peer_id)
 
     def on_session(self, session_id: str, other_than: str, now: float) -> int:
         return self._count(self._by_session.get(session_id), other_than, now)
@@ -82,13 +111,17 @@ class RegistrationIndex:
         for peer_id in [p for p, w in self._where.items() if w[2] <= now]:
             self.remove(peer_id)
 
-    def _count(self, ids: set[str] | None, other_than: str, now: float) -> int:
+    def _count(self, ids: _Ids | None, other_than: str, now: float) -> int:
         if not ids:
             return 0
-        stale = [p for p in ids if self._where[p][2] <= now]
-        for peer_id in stale:
-            self.remove(peer_id)
-        return sum(1 for p in ids if p != other_than)
+        members = (ids,) if isinstance(ids, str) else tuple(ids)
+        live = 0
+        for peer_id in members:
+            if self._where[peer_id][2] <= now:
+                self.remove(peer_id)
+            elif peer_id != other_than:
+                live += 1
+        return live
 
 
 def spread_by_source(
