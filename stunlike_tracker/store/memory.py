@@ -99,10 +99,15 @@ class MemoryStore:
     def put_peer(self, record: PeerRecord) -> None:
         old = self._peers.get(record.peer_id)
         self._peers[record.peer_id] = record
-        if old is None or old.deadline != record.deadline:
+        # One timer entry per peer, renewed lazily: a renewal (every request)
+        # pushes nothing; the entry, when it comes due, is filed again at the
+        # record's deadline (``expired_peers``). Only an earlier deadline than
+        # the entry's needs one more. (Measured: a heap entry per renewal
+        # kept ~2 entries of 64 bytes per registered peer.)
+        if old is None or record.deadline < old.deadline:
             heapq.heappush(self._deadlines, (record.deadline, record.peer_id))
             if len(self._deadlines) > 2 * len(self._peers) + 64:
-                # Every renewal leaves a stale entry behind: rebuild rather than grow.
+                # Entries of deleted peers and re-filed duplicates: rebuild.
                 self._deadlines = [(r.deadline, p) for p, r in self._peers.items()]
                 heapq.heapify(self._deadlines)
 
@@ -111,12 +116,19 @@ class MemoryStore:
 
     def expired_peers(self, now: float, limit: int) -> list[str]:
         found: dict[str, None] = {}  # ordered, O(1) membership
+        refiled: set[str] = set()
         heap = self._deadlines
         while heap and heap[0][0] <= now and len(found) < limit:
-            deadline, peer_id = heapq.heappop(heap)
+            _, peer_id = heapq.heappop(heap)
             record = self._peers.get(peer_id)
-            if record is not None and record.deadline == deadline:
+            if record is None or peer_id in found or peer_id in refiled:
+                continue  # deleted, or a duplicate entry
+            if record.deadline <= now:
                 found[peer_id] = None
+            else:  # renewed since the entry was filed
+                refiled.add(peer_id)
+        for peer_id in refiled:
+            heapq.heappush(heap, (self._peers[peer_id].deadline, peer_id))
         # Expired peers stay indexed until the caller deletes or renews them.
         for peer_id in found:
             heapq.heappush(heap, (self._peers[peer_id].deadline, peer_id))
