@@ -49,7 +49,8 @@ async def open_page(browser: Browser, url: str) -> Page:
     page = await browser.new_page(url)
     # Module scripts run before the load event that new_page() waited for;
     # the page leaves "loading" once its buttons work.
-    await page.evaluate("window.browserPeer.until((s) => s.phase !== 'loading')")
+    async with asyncio.timeout(30):
+        await page.evaluate("window.browserPeer.until((s) => s.phase !== 'loading')")
     return page
 
 

@@ -49,6 +49,10 @@ RAW_HOST_IPS_FLAG: Final = "--disable-features=WebRtcHideLocalIpsWithMdns"
 """Raw host IPs in candidates instead of mDNS names, which a native peer
 cannot resolve (PROTOCOL §6); without it the page relies on srflx/relay."""
 _MAX_MESSAGE: Final = 64 * 1024 * 1024
+STARTUP_LIMIT: Final = 30.0
+"""Seconds for Chromium to answer its first DevTools command."""
+LOAD_LIMIT: Final = 30.0
+"""Seconds for a page to load."""
 
 
 class BrowserError(Exception):
@@ -148,7 +152,12 @@ class Browser:
             lambda: _Reader(browser), os.fdopen(from_browser_r, "rb", buffering=0)
         )
         browser._transport = transport
-        await browser.send("Browser.getVersion")
+        try:
+            async with asyncio.timeout(STARTUP_LIMIT):
+                await browser.send("Browser.getVersion")
+        except BaseException:
+            await browser.close()
+            raise
         return browser
 
     # -- protocol -------------------------------------------------------------
@@ -243,11 +252,12 @@ class Page:
 
     async def goto(self, url: str) -> None:
         """Navigate and wait until the document (and its module scripts) loaded."""
-        await self.command("Page.navigate", {"url": url})
-        await self.evaluate(
-            "new Promise((resolve) => document.readyState === 'complete' ? resolve()"
-            " : addEventListener('load', () => resolve()))"
-        )
+        async with asyncio.timeout(LOAD_LIMIT):
+            await self.command("Page.navigate", {"url": url})
+            await self.evaluate(
+                "new Promise((resolve) => document.readyState === 'complete' ? resolve()"
+                " : addEventListener('load', () => resolve()))"
+            )
 
     async def evaluate(self, expression: str) -> Any:
         """Evaluate ``expression`` (awaiting a promise) and return its JSON value."""
