@@ -165,6 +165,8 @@ class Node:
             log.warning("reload: [server] %s change only on restart", ", ".join(fixed))
         logs.configure(settings.logging.format, settings.logging.level)
         self.running.reload(replace(fresh, mutual=self.settings.server.mutual))
+        if self.https is not None:
+            self.https.reload_certificate(fresh.cert_pem, fresh.key_pem)
         self.running.endpoint.counters["config-reloads"] += 1
         self.settings = settings
         log.info("reloaded certificates, allow-list, limits and TURN secrets")

@@ -97,6 +97,12 @@ def tls_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
+    load_certificate(context, cert_pem, key_pem)
+    return context
+
+
+def load_certificate(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+    """Put a certificate and key into ``context`` (new handshakes use them)."""
     with tempfile.TemporaryDirectory() as directory:
         cert_path = os.path.join(directory, "cert.pem")
         key_path = os.path.join(directory, "key.pem")
@@ -105,7 +111,6 @@ def tls_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
         with open(os.open(key_path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as key_file:
             key_file.write(key_pem)
         context.load_cert_chain(cert_path, key_path)
-    return context
 
 
 def source_key(ip: str) -> str:
@@ -172,6 +177,10 @@ class HttpsListener:
         sockname = self._server.sockets[0].getsockname()
         self.address = (sockname[0], sockname[1])
         self._housekeeping = asyncio.create_task(self._expire_sessions())
+
+    def reload_certificate(self, cert_pem: bytes, key_pem: bytes) -> None:
+        """SIGHUP: the renewed certificate for new connections; open ones stay."""
+        load_certificate(self.context, cert_pem, key_pem)
 
     async def close(self) -> None:
         if self._housekeeping is not None:

@@ -420,3 +420,92 @@ async def test_idle_websocket_is_closed_and_its_peer_lives_on() -> None:
     finally:
         await running.https.close()
         await running.server.close()
+
+
+@pytest.mark.asyncio
+async def test_a_multi_part_answer_is_one_json_answer(stack: Stack) -> None:
+    """PROTOCOL §14.3: the core splits a long peer list into datagram-sized
+    parts (§4); the JSON answer carries all of them, merged."""
+    seeds = []
+    for index in range(12):
+        ws = await stack.ws().open()
+        answer = await ws.call(
+            request(
+                "CONNECT",
+                f"s{index}",
+                f"seed-{index}",
+                swarm_action=[{"swarm_id": "big", "action": "JOIN", "peer_mode": "SEED"}],
+                ice_offer=browser_offer(f"offer-{index}"),
+            )
+        )
+        assert answer["error_code"] == 200
+        seeds.append(ws)
+    leech = await stack.ws().open()
+    answer = await leech.call(
+        request(
+            "JOIN",
+            "j1",
+            "leech-1",
+            swarm_id="big",
+            peer_mode="LEECH",
+            peer_num={"peer_count": 12},
+        )
+    )
+    assert (answer["error_code"], answer["reason"]) == (403, "Not Connected")
+    await leech.call(request("CONNECT", "c1", "leech-1"))
+    answer = await leech.call(
+        request("JOIN", "j2", "leech-1", swarm_id="big", peer_num={"peer_count": 12})
+    )
+    peers = answer["response_data"]["peer_group"]
+    assert sorted(p["peer_id"] for p in peers) == sorted(f"seed-{i}" for i in range(12))
+    assert all(p["ice_offer"]["id"].startswith("offer-") for p in peers)
+    assert "part" not in answer["response_data"]
+    # The same answer as XML would not fit one datagram.
+    from stunlike_tracker.ppsp.json_binding import parse_json_response_untrusted
+    from stunlike_tracker.ppsp.multipart import encode_response_datagrams
+
+    parsed = parse_json_response_untrusted(json.dumps(answer).encode())
+    assert len(encode_response_datagrams(parsed.response)) > 1
+    for ws in (*seeds, leech):
+        await ws.close()
+
+
+@pytest.mark.asyncio
+async def test_a_renewed_certificate_serves_new_connections(stack: Stack) -> None:
+    import ssl
+
+    from stunlike_tracker.certs import make_server_cert
+
+    renewed = make_server_cert(stack.pki.ca)
+    stack.https.reload_certificate(renewed.cert_pem, renewed.key_pem)
+    http = await stack.post().open()
+    assert http.writer is not None
+    ssl_object = http.writer.get_extra_info("ssl_object")
+    served = ssl_object.getpeercert(binary_form=True)
+    assert served == ssl.PEM_cert_to_DER_cert(renewed.cert_pem.decode())
+    assert served != ssl.PEM_cert_to_DER_cert(stack.pki.server.cert_pem.decode())
+    await http.close()
+
+
+@pytest.mark.asyncio
+async def test_an_idle_post_session_is_forgotten() -> None:
+    running = await _stack(replace(HttpsConfig(), idle_timeout=0.3))
+    try:
+        http = await running.post().open()
+        status, _ = await http.post(request("CONNECT", "c1", "post-idle"))
+        assert status == 200 and http.session is not None
+        gateway = running.https.gateway
+        for _ in range(100):  # the housekeeping runs every idle_timeout / 2
+            if http.session not in gateway.by_token:
+                break
+            await asyncio.sleep(0.05)
+        assert http.session not in gateway.by_token
+        token = http.session
+        http = await running.post().open()  # the old connection idled out too
+        http.session = token  # now naming nothing: a fresh session
+        status, answer = await http.post(request("FIND", "f1", "post-idle", swarm_id="films"))
+        assert (status, answer["reason"]) == (401, "PeerID Not Owned")
+        await http.close()
+    finally:
+        await running.https.close()
+        await running.server.close()
