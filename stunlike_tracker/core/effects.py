@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stunlike_tracker.ppsp.messages import Response
+
 
 @dataclass(frozen=True, slots=True)
 class Session:
@@ -25,11 +27,17 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class Transmit:
-    """Send these datagrams over a session (on ``node_id``'s server)."""
+    """Send these datagrams over a session (on ``node_id``'s server).
+
+    ``answer`` is the Response the datagrams encode when the core has it at
+    hand, so that the JSON binding re-encodes it without parsing the XML
+    back (PROTOCOL §14.3); None otherwise (the bytes are the truth).
+    """
 
     session_id: str
     datagrams: tuple[bytes, ...]
     node_id: str = "local"
+    answer: Response | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -329,7 +329,7 @@ class Tracker:
         )
         if answer.cache:
             self._cache(request, session, digest, datagrams, now)
-        effects.insert(0, Transmit(session.session_id, datagrams, session.node_id))
+        effects.insert(0, Transmit(session.session_id, datagrams, session.node_id, answer.response))
         return effects
 
     def next_timer(self) -> float | None:
@@ -937,7 +937,7 @@ class Tracker:
             CachedResponse(pending.requester_session, pending.request_digest, datagrams),
             now + self.config.response_cache_ttl,
         )
-        return [Transmit(pending.requester_session, datagrams, pending.requester_node)]
+        return [Transmit(pending.requester_session, datagrams, pending.requester_node, response)]
 
 
 __all__ = ["Introduction", "PeerState", "Tracker"]

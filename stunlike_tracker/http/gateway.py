@@ -164,7 +164,7 @@ class JsonGateway:
         if is_connect and parsed.swarm_actions and first.peer_id in js.connected:
             head = Response(200, first.transaction_id, Reason.OK)
         else:
-            head = await self._run(js, first)
+            head = await self._run(js, first, data)
         new_token = None
         if head.status == 200:
             if is_connect:
@@ -176,8 +176,9 @@ class JsonGateway:
                 js.connected.discard(first.peer_id)
         results = []
         if head.status == 200:
-            for action, request in zip(parsed.swarm_actions, requests[1:], strict=True):
-                answer = await self._run(js, request)
+            pairs = zip(parsed.swarm_actions, requests[1:], strict=True)
+            for index, (action, request) in enumerate(pairs, start=1):
+                answer = await self._run(js, request, data + b"/%d" % index)
                 results.append(
                     ActionResult(
                         action.swarm_id, action.action, answer.status, answer.reason, answer.peers
@@ -190,13 +191,13 @@ class JsonGateway:
         response = Response(reason.status, request.transaction_id, reason)
         return JsonAnswer(reason.status, encode_response_json(response))
 
-    async def _run(self, js: JsonSession, request: Request) -> Response:
+    async def _run(self, js: JsonSession, request: Request, raw: bytes) -> Response:
         """Run one draft-07 request on the core; its merged answer."""
         loop = asyncio.get_running_loop()
         pending = _Pending(loop.create_future())
         js.pending[request.transaction_id] = pending
         try:
-            self._submit(js, request)
+            self._submit(js, request, raw)
             return await asyncio.wait_for(asyncio.shield(pending.future), self.answer_timeout)
         except TimeoutError:
             self.counters["json-answer-timeout"] += 1
@@ -205,13 +206,22 @@ class JsonGateway:
             if js.pending.get(request.transaction_id) is pending:
                 del js.pending[request.transaction_id]
 
-    def _submit(self, js: JsonSession, request: Request) -> None:
+    def _submit(self, js: JsonSession, request: Request, raw: bytes) -> None:
+        """The request into the core: directly (``raw``, the JSON bytes, is what
+        a retransmission is compared with), or as XML through the shared-store
+        driver (PROTOCOL §9)."""
         endpoint = self.endpoint
-        data = encode_request(request)
         if endpoint.shared is not None:
-            endpoint.shared.submit(data, js.session)
+            endpoint.shared.submit(encode_request(request), js.session)
             return
-        effects = endpoint.tracker.handle_datagram(data, js.session, endpoint.wall())
+        tracker = endpoint.tracker
+        try:
+            effects = tracker.handle_request(request, raw, js.session, endpoint.wall())
+        except Exception:  # a bug or a store failure: 500, never details (PROTOCOL §2)
+            log.exception("JSON request failed (answered 500)")
+            self.endpoint.drops["internal-error"] += 1
+            effects = []
+            self._answer(js, Response(500, request.transaction_id, Reason.INTERNAL_ERROR))
         endpoint._apply(effects)
 
     # ------------------------------------------------------------------
@@ -222,6 +232,9 @@ class JsonGateway:
         js = self.sessions.get(effect.session_id)
         if js is None:
             return False
+        if effect.answer is not None:
+            self._answer(js, effect.answer)  # the whole answer, before its split into parts
+            return True
         for datagram in effect.datagrams:
             try:
                 message = parse_message_untrusted(datagram)
