@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stunlike_tracker.ppsp.messages import Response
 
@@ -37,7 +37,8 @@ class Transmit:
     session_id: str
     datagrams: tuple[bytes, ...]
     node_id: str = "local"
-    answer: Response | None = None
+    # Not compared: the datagrams are the truth (a cached replay has none).
+    answer: Response | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
