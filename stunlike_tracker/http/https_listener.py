@@ -31,7 +31,6 @@ from stunlike_tracker.http.request_head import HeadError, RequestHead, parse_req
 from stunlike_tracker.http.server import HttpListener, HttpResponse
 from stunlike_tracker.http.websocket import (
     CLOSE_GOING_AWAY,
-    CLOSE_POLICY,
     CLOSE_UNSUPPORTED_DATA,
     BinaryMessage,
     Closed,
@@ -488,8 +487,6 @@ class HttpsListener:
             self.drops["websocket-rate-limited"] += 1
             ws.send_text(_refusal_with_id(data, Reason.RATE_LIMITED))
             flush()
-            if len(in_flight) >= 4 * self.config.max_in_flight:
-                ws.close(CLOSE_POLICY, "too many requests")
             return
 
         async def answer() -> None:

@@ -509,3 +509,43 @@ async def test_an_idle_post_session_is_forgotten() -> None:
     finally:
         await running.https.close()
         await running.server.close()
+
+
+@pytest.mark.asyncio
+async def test_requests_in_flight_per_websocket_are_capped() -> None:
+    running = await _stack(replace(HttpsConfig(), max_in_flight=1))
+    try:
+        target = await running.ws().open()
+        join = [{"swarm_id": "s", "action": "JOIN", "peer_mode": "SEED"}]
+        await target.call(
+            request("CONNECT", "t1", "cap-b", swarm_action=join, ice_offer=browser_offer("b1"))
+        )
+        asker = await running.ws().open()
+        joined = await asker.call(
+            request("CONNECT", "a1", "cap-a", swarm_action=[{"swarm_id": "s", "action": "JOIN"}])
+        )
+        assert joined["response_data"]["swarm_action"][0]["peer_group"][0]["peer_id"] == "cap-b"
+        asker.send(
+            request(
+                "ATTACH",
+                "a2",
+                "cap-a",
+                swarm_id="s",
+                target_peer_id="cap-b",
+                offer_id="b1",
+                ice_offer=browser_offer("a-1"),
+            )
+        )
+        indication = await target.indication()  # the ATTACH is in flight now
+        refused = await asker.call(request("FIND", "a3", "cap-a", swarm_id="s"))
+        assert (refused["error_code"], refused["reason"]) == (503, "Rate Limited")
+        await target.call(
+            request("ATTACH_ACK", "t2", "cap-b", indication_id=indication["transaction_id"])
+        )
+        assert (await asker.answer("a2"))["error_code"] == 200
+        assert (await asker.call(request("FIND", "a4", "cap-a", swarm_id="s")))["error_code"] == 200
+        await asker.close()
+        await target.close()
+    finally:
+        await running.https.close()
+        await running.server.close()
