@@ -103,11 +103,15 @@ class JsonGateway:
     # sessions
     # ------------------------------------------------------------------
     def open_session(
-        self, address: tuple[str, int], push: Callable[[bytes], None] | None
+        self,
+        address: tuple[str, int],
+        push: Callable[[bytes], None] | None,
+        identity: str | None = None,
     ) -> JsonSession:
+        """``identity``: the Peer-ID of the client's TLS certificate (mutual mode)."""
         node_id = self.endpoint.tracker.config.node_id
         session_id = f"{node_id}/json-{secrets.token_hex(8)}"
-        session = Session(session_id, (address[0], address[1]), None, node_id, TCP)
+        session = Session(session_id, (address[0], address[1]), identity, node_id, TCP)
         js = JsonSession(session, push, time.monotonic())
         self.sessions[session_id] = js
         self.counters["json-sessions-opened"] += 1
@@ -127,13 +131,16 @@ class JsonGateway:
             self.endpoint.shared.forget_session(js.session_id)
         self.counters["json-sessions-closed"] += 1
 
-    def post_session(self, token: str | None, address: tuple[str, int]) -> JsonSession:
-        """The POST session a token names, or a fresh one (PROTOCOL §14.7)."""
+    def post_session(
+        self, token: str | None, address: tuple[str, int], identity: str | None = None
+    ) -> JsonSession:
+        """The POST session a token names (for the same certificate identity),
+        or a fresh one (PROTOCOL §14.7)."""
         if token is not None:
             found = self.by_token.get(token)
-            if found is not None:
+            if found is not None and found.session.identity == identity:
                 return found
-        return self.open_session(address, None)
+        return self.open_session(address, None, identity)
 
     def expire_idle(self, idle_timeout: float) -> None:
         """Forget POST sessions without requests for ``idle_timeout`` seconds."""

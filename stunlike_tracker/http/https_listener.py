@@ -24,6 +24,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography import x509
+
+from stunlike_tracker.certs import peer_id_from_certificate
 from stunlike_tracker.config import HttpsConfig
 from stunlike_tracker.core.ratelimit import RateLimiter
 from stunlike_tracker.http.gateway import JsonAnswer, JsonGateway, JsonSession
@@ -91,13 +94,34 @@ _REASONS = {
 }
 
 
-def tls_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
-    """TLS 1.2+ with the tracker's certificate (the one the DTLS side uses)."""
+def tls_context(
+    cert_pem: bytes, key_pem: bytes, peer_ca_pem: bytes | None = None
+) -> ssl.SSLContext:
+    """TLS 1.2+ with the tracker's certificate (the one the DTLS side uses).
+    With ``peer_ca_pem`` (mutual mode) a client may present a certificate of
+    that CA naming its Peer-ID (PROTOCOL §8); browsers usually present none."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
     load_certificate(context, cert_pem, key_pem)
+    if peer_ca_pem is not None:
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.load_verify_locations(cadata=peer_ca_pem.decode("ascii"))
     return context
+
+
+def certified_peer_id(writer: asyncio.StreamWriter) -> str | None:
+    """The Peer-ID the client's verified certificate names, if any."""
+    ssl_object = writer.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    if not der:
+        return None
+    try:
+        return peer_id_from_certificate(x509.load_der_x509_certificate(der))
+    except ValueError:
+        return None
 
 
 def load_certificate(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
@@ -156,6 +180,7 @@ class HttpsListener:
             node, recent_introductions=node.tracker.recent_introductions.maxlen or 50
         )
         self.rates = RateLimiter(config.message_rate, config.message_burst)
+        self.mutual = node.settings is not None and node.settings.mutual
         self.per_source: Counter[str] = Counter()
         self.connections = 0
         self._server: asyncio.Server | None = None
@@ -220,7 +245,8 @@ class HttpsListener:
             self._tasks.add(task)
         self.counters["https-connections"] += 1
         try:
-            await self._serve(reader, writer, address)
+            identity = certified_peer_id(writer) if self.mutual else None
+            await self._serve(reader, writer, address, identity)
         except (_Closing, ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
             pass
         except asyncio.CancelledError:
@@ -238,7 +264,11 @@ class HttpsListener:
             writer.close()
 
     async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: tuple[str, int]
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        address: tuple[str, int],
+        identity: str | None,
     ) -> None:
         key = f"{address[0]}:{address[1]}:{id(writer)}"
         first = True
@@ -264,9 +294,9 @@ class HttpsListener:
                 await self._write(writer, error.status, JSON_TYPE, body, close=True)
                 return
             if head.path == WS_PATH:
-                await self._websocket(head, reader, writer, address, key)
+                await self._websocket(head, reader, writer, address, key, identity)
                 return
-            keep = await self._http(head, reader, writer, address, key)
+            keep = await self._http(head, reader, writer, address, key, identity)
             if not keep:
                 return
 
@@ -277,11 +307,12 @@ class HttpsListener:
         writer: asyncio.StreamWriter,
         address: tuple[str, int],
         key: str,
+        identity: str | None,
     ) -> bool:
         """One plain request; False when the connection is to close."""
         keep = head.keep_alive
         if head.path == POST_PATH:
-            return await self._post(head, reader, writer, address, key)
+            return await self._post(head, reader, writer, address, key, identity)
         if head.content_length:
             await self._write(writer, 413, "text/plain", b"no body expected\n", close=True)
             return False
@@ -347,6 +378,7 @@ class HttpsListener:
         writer: asyncio.StreamWriter,
         address: tuple[str, int],
         key: str,
+        identity: str | None,
     ) -> bool:
         keep = head.keep_alive
         config = self.config
@@ -377,7 +409,7 @@ class HttpsListener:
             body = _error_body(503, Reason.RATE_LIMITED)
             await self._write(writer, 503, JSON_TYPE, body, close=not keep)
             return keep
-        js = self.gateway.post_session(_session_token(head), address)
+        js = self.gateway.post_session(_session_token(head), address, identity)
         answer = await self.gateway.handle(js, data)
         if answer.new_token is None and js.token is None:
             self.gateway.close_session(js)  # no session was opened: nothing to keep
@@ -402,6 +434,7 @@ class HttpsListener:
         writer: asyncio.StreamWriter,
         address: tuple[str, int],
         key: str,
+        identity: str | None,
     ) -> None:
         client_key = head.header("sec-websocket-key") or ""
         if (
@@ -443,7 +476,7 @@ class HttpsListener:
             ws.send_text(body)
             flush()
 
-        js = self.gateway.open_session(address, push)
+        js = self.gateway.open_session(address, push, identity)
         self.counters["websocket-sessions"] += 1
         in_flight: set[asyncio.Task[None]] = set()
         try:
@@ -560,7 +593,9 @@ async def start_https(
     node: RunningServer, config: HttpsConfig, host: str, port: int
 ) -> HttpsListener:
     assert node.settings is not None
-    context = tls_context(node.settings.cert_pem, node.settings.key_pem)
+    settings = node.settings
+    peer_ca = settings.peer_ca_pem if settings.mutual else None
+    context = tls_context(settings.cert_pem, settings.key_pem, peer_ca)
     listener = HttpsListener(node, config, context)
     await listener.start(host, port)
     return listener

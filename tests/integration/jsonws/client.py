@@ -8,6 +8,8 @@ import base64
 import json
 import os
 import ssl
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from stunlike_tracker.http.websocket import (
@@ -20,9 +22,15 @@ from stunlike_tracker.http.websocket import (
 )
 
 
-def client_context(ca_pem: bytes) -> ssl.SSLContext:
+def client_context(ca_pem: bytes, cert: tuple[bytes, bytes] | None = None) -> ssl.SSLContext:
     context = ssl.create_default_context(cadata=ca_pem.decode())
     context.check_hostname = True
+    if cert is not None:
+        with tempfile.TemporaryDirectory() as directory:
+            cert_path, key_path = Path(directory, "c.pem"), Path(directory, "k.pem")
+            cert_path.write_bytes(cert[0])
+            key_path.write_bytes(cert[1])
+            context.load_cert_chain(cert_path, key_path)
     return context
 
 
@@ -95,9 +103,12 @@ class HttpsClient:
 class WsClient:
     """A WebSocket to /ppsp/ws: send JSON requests, receive answers and indications."""
 
-    def __init__(self, address: tuple[str, int], ca_pem: bytes) -> None:
+    def __init__(
+        self, address: tuple[str, int], ca_pem: bytes, cert: tuple[bytes, bytes] | None = None
+    ) -> None:
         self.address = address
         self.ca_pem = ca_pem
+        self.cert = cert
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self._buffer = bytearray()
@@ -109,7 +120,7 @@ class WsClient:
         self.reader, self.writer = await asyncio.open_connection(
             self.address[0],
             self.address[1],
-            ssl=client_context(self.ca_pem),
+            ssl=client_context(self.ca_pem, self.cert),
             server_hostname="localhost",
         )
         key = base64.b64encode(os.urandom(16)).decode()

@@ -549,3 +549,30 @@ async def test_requests_in_flight_per_websocket_are_capped() -> None:
     finally:
         await running.https.close()
         await running.server.close()
+
+
+@pytest.mark.asyncio
+async def test_mutual_mode_takes_the_peer_id_from_the_client_certificate() -> None:
+    """PROTOCOL §8 over TLS: a client certificate of the peer CA names the
+    Peer-ID; without one, or for another Peer-ID, requests are 401."""
+    pki = make_pki()
+    server = await serve(pki, mutual=True)
+    https = await start_https(server, HttpsConfig(), "127.0.0.1", 0)
+    try:
+        issued = pki.peer("cert-peer")
+        ws = await WsClient(
+            https.address, pki.ca.cert_pem, (issued.cert_pem, issued.key_pem)
+        ).open()
+        answer = await ws.call(request("CONNECT", "m1", "cert-peer"))
+        assert answer["error_code"] == 200
+        assert "reconnect_token" not in answer["response_data"]  # the certificate is the proof
+        other = await ws.call(request("CONNECT", "m2", "someone-else"))
+        assert (other["error_code"], other["reason"]) == (401, "PeerID Not Certified")
+        await ws.close()
+        anonymous = await WsClient(https.address, pki.ca.cert_pem).open()
+        refused = await anonymous.call(request("CONNECT", "m3", "cert-peer"))
+        assert (refused["error_code"], refused["reason"]) == (401, "PeerID Not Certified")
+        await anonymous.close()
+    finally:
+        await https.close()
+        await server.close()
