@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import math
 import secrets
+import sys
 import traceback
 from collections import Counter, deque
 from collections.abc import Callable
@@ -649,7 +650,9 @@ class Tracker:
         if existing is not None and not content:
             content = existing.content
         membership = Membership(
-            swarm_id=swarm_id,
+            # One string per swarm, not one per member (the parser makes a
+            # new one for every request).
+            swarm_id=sys.intern(swarm_id),
             mode=mode,
             content=content,
             joined_at=existing.joined_at if existing is not None else now,
