@@ -243,7 +243,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                     self._answer_overloaded(entry, data, now)
                 return
         if entry is not None and entry.dtls.handshake_complete and _is_client_hello(data):
-            if data[_RECORD_HEADER:] == entry.opening_hello:
+            if hash(data[_RECORD_HEADER:]) == entry.opening_hello:
                 # A delayed or retransmitted copy of the hello that opened this
                 # association (RFC 6347 §4.2.8): replacing the association
                 # with it would strand a client that has finished.
@@ -311,7 +311,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self.counters["dtls-sessions-created"] += 1
         self.budgets.session_opened(address, now)
         entry = self.sessions.add(address, dtls, now)
-        entry.opening_hello = data[_RECORD_HEADER:]
+        entry.opening_hello = hash(data[_RECORD_HEADER:])
         return entry
 
     def _mtu_for(self, address: Address) -> int:

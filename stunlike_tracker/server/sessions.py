@@ -19,9 +19,11 @@ class SessionEntry:
     last_activity: float
     # The core's view of this association, built once the handshake is done.
     core_session: Session | None = None
-    # The handshake message of the ClientHello that opened it (record header
-    # stripped): a late copy of it is a retransmission, not a restart.
-    opening_hello: bytes = b""
+    # hash() of the handshake message of the ClientHello that opened it
+    # (record header stripped): a late copy of it is a retransmission, not a
+    # restart. The hash (keyed SipHash, 64 bits) rather than the ~200-300
+    # bytes, kept for the whole life of the association.
+    opening_hello: int = 0
 
 
 class SessionTable:
