@@ -42,7 +42,7 @@ from stunlike_tracker.http.websocket import (
     accept_key,
 )
 from stunlike_tracker.ppsp import PpspError
-from stunlike_tracker.ppsp.json_binding import error_response_json
+from stunlike_tracker.ppsp.json_binding import error_response_json, rfc7846_error_code
 from stunlike_tracker.ppsp.messages import Status
 from stunlike_tracker.ppsp.reasons import Reason
 from stunlike_tracker.server.app import RunningServer
@@ -153,8 +153,9 @@ def _error_body(status: int, reason: Reason) -> bytes:
     """An HTTP-level refusal in the JSON answer shape (PROTOCOL §14.7)."""
     error = PpspError(reason)
     body = json.loads(error_response_json(error))
-    body["error_code"] = status
     body["response_type"] = Status.TEXT.get(status, body["response_type"])
+    body["status"] = status
+    body["error_code"] = rfc7846_error_code(status, body["response_type"])
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -557,7 +558,7 @@ class HttpsListener:
 
 
 def _http_status(answer: JsonAnswer) -> int:
-    """PROTOCOL §14.7: the HTTP status is the answer's error_code."""
+    """PROTOCOL §14.7: the HTTP status is the answer's ``status``."""
     return answer.status if answer.status in _REASONS else 500
 
 

@@ -113,6 +113,48 @@ _NAT_ABILITY_NAMES = {
     NatAbility.PROXY: "PROXY",
 }
 _STATUS_BY_TEXT = {text: status for status, text in Status.TEXT.items()}
+# RFC 7846's error codes (its IANA "PPSTP Error Code" registry, PROTOCOL §14.9):
+# ``error_code`` carries these; the draft-07 status travels as ``status``.
+ERROR_NONE = 0
+ERROR_BAD_REQUEST = 1
+ERROR_UNSUPPORTED_VERSION = 2
+ERROR_FORBIDDEN_ACTION = 3
+ERROR_INTERNAL = 4
+ERROR_SERVICE_UNAVAILABLE = 5
+ERROR_AUTHENTICATION_REQUIRED = 6
+_ERROR_CODE_BY_STATUS = {
+    Status.OK: ERROR_NONE,
+    Status.BAD_REQUEST: ERROR_BAD_REQUEST,
+    Status.UNAUTHORIZED: ERROR_AUTHENTICATION_REQUIRED,
+    Status.FORBIDDEN: ERROR_FORBIDDEN_ACTION,
+    # RFC 7846 has no "not found": the request named what does not exist.
+    Status.NOT_FOUND: ERROR_BAD_REQUEST,
+    Status.INTERNAL: ERROR_INTERNAL,
+    Status.OVERLOADED: ERROR_SERVICE_UNAVAILABLE,
+}
+_STATUS_BY_ERROR_CODE = {
+    ERROR_NONE: Status.OK,
+    ERROR_BAD_REQUEST: Status.BAD_REQUEST,
+    ERROR_UNSUPPORTED_VERSION: Status.BAD_REQUEST,
+    ERROR_FORBIDDEN_ACTION: Status.FORBIDDEN,
+    ERROR_INTERNAL: Status.INTERNAL,
+    ERROR_SERVICE_UNAVAILABLE: Status.OVERLOADED,
+    ERROR_AUTHENTICATION_REQUIRED: Status.UNAUTHORIZED,
+}
+
+
+def rfc7846_error_code(status: int, text: str | None = None) -> int:
+    """The RFC 7846 ``error_code`` of a draft-07 status (PROTOCOL §14.9)."""
+    if text == Status.VERSION_NOT_SUPPORTED_TEXT:
+        return ERROR_UNSUPPORTED_VERSION
+    code = _ERROR_CODE_BY_STATUS.get(status)
+    if code is not None:
+        return code
+    if 200 <= status < 300:
+        return ERROR_NONE
+    return ERROR_BAD_REQUEST if status < 500 else ERROR_INTERNAL
+
+
 _STREAM_STATISTICS = "StreamStatistics"
 _CONTENT_MAP = "ContentMap"
 
@@ -632,12 +674,16 @@ def expand_swarm_actions(json_request: JsonRequest) -> tuple[Request, ...]:
 
 
 def _status(node: _Obj) -> tuple[int, str | None]:
-    """(status, text): ``error_code`` and ``response_type``; the text is None
-    when it is the status's standard one."""
-    status = node.uint("error_code", 599)
+    """(status, text): ``status`` (else derived from RFC 7846's ``error_code``)
+    and ``response_type``; the text is None when it is the status's standard one."""
+    status = node.uint("status", 599)
     text = node.string("response_type")
     if text is not None and len(text) > MAX_REASON_LEN:
         raise bad_request(Reason.INVALID, "response_type")
+    if status is None:
+        code = node.uint("error_code", ERROR_AUTHENTICATION_REQUIRED)
+        if code is not None:
+            status = _STATUS_BY_ERROR_CODE[code]
     if status is None:
         found = _STATUS_BY_TEXT.get(text or "")
         if found is None:
@@ -880,7 +926,8 @@ def encode_request_json(json_request: JsonRequest | Request) -> bytes:
 
 
 def _status_json(out: dict[str, Any], status: int, text: str, reason: str) -> None:
-    out["error_code"] = status
+    out["error_code"] = rfc7846_error_code(status, text)
+    out["status"] = status
     out["response_type"] = text
     out["reason"] = reason
 
@@ -891,8 +938,9 @@ def encode_response_json(
     *,
     session_token: str | None = None,
 ) -> bytes:
-    """An answer document (PROTOCOL §14.3). ``error_code`` is the status
-    (PROTOCOL §2 table), ``response_type`` its text, ``reason`` the phrase."""
+    """An answer document (PROTOCOL §14.3). ``error_code`` is RFC 7846's
+    error code, ``status`` the PROTOCOL §2 status, ``response_type`` its
+    text, ``reason`` the phrase."""
     if isinstance(response, JsonResponse):
         actions = (*response.actions, *actions)
         session_token = session_token or response.session_token

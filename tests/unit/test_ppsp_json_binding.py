@@ -32,6 +32,7 @@ from stunlike_tracker.ppsp.messages import (
     PeerMode,
     Request,
     Response,
+    Status,
     StreamStatistics,
 )
 
@@ -255,7 +256,9 @@ def test_bad_requests_get_clear_400s(data: bytes, reason: str, transaction_id: s
     error = caught.value
     assert (error.status, error.reason, error.transaction_id) == (400, reason, transaction_id)
     body = json.loads(error_response_json(error))
-    assert body["error_code"] == 400
+    # RFC 7846: 01 Bad Request, or 02 Unsupported Version Number.
+    expected = 2 if reason == "Version Not Supported" else 1
+    assert (body["error_code"], body["status"]) == (expected, 400)
     assert body["transaction_id"] == transaction_id
     assert body["reason"] == reason
 
@@ -273,6 +276,7 @@ def test_version_error_text() -> None:
         parse_json_request_untrusted(b'{"version":2,"transaction_id":"t"}')
     body = json.loads(error_response_json(caught.value))
     assert body["response_type"] == "VERSION NOT SUPPORTED"
+    assert (body["error_code"], body["status"]) == (2, 400)  # 02 Unsupported Version Number
 
 
 def test_answer_with_swarm_actions_as_documented() -> None:
@@ -283,7 +287,8 @@ def test_answer_with_swarm_actions_as_documented() -> None:
     assert body == {
         "version": 1,
         "transaction_id": "w1",
-        "error_code": 200,
+        "error_code": 0,
+        "status": 200,
         "response_type": "SUCCESSFUL",
         "reason": "OK",
         "response_data": {
@@ -293,7 +298,8 @@ def test_answer_with_swarm_actions_as_documented() -> None:
                 {
                     "swarm_id": "films",
                     "action": "JOIN",
-                    "error_code": 200,
+                    "error_code": 0,
+                    "status": 200,
                     "response_type": "SUCCESSFUL",
                     "reason": "OK",
                     "peer_group": [],
@@ -338,3 +344,36 @@ def test_mdns_candidates_pass_through_xml_and_hygiene() -> None:
     assert caught.value.reason == "Invalid PeerAddress ip"
     other = IceOffer("o", "uf", "pw", None, (PeerAddress(AddrType.IPV4, "printer.local", 1),))
     assert sanitize_offer(other, lan_mode=True).candidates == ()
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "error_code"),
+    [
+        (200, "SUCCESSFUL", 0),
+        (400, "INVALID SYNTAX", 1),
+        (400, "VERSION NOT SUPPORTED", 2),
+        (403, "MESSAGE FORBIDDEN", 3),
+        (404, "OBJECT NOT FOUND", 1),
+        (500, "INTERNAL ERROR", 4),
+        (503, "TEMPORARILY OVERLOADED", 5),
+        (401, "AUTHENTICATION REQUIRED", 6),
+    ],
+)
+def test_error_code_is_rfc7846s_and_status_is_ours(status: int, text: str, error_code: int) -> None:
+    """PROTOCOL §14.9: ``error_code`` takes RFC 7846's registry values (00 No
+    Error ... 06 Authentication Required); ``status`` keeps the draft-07 status."""
+    response = Response(status, "t1", "Why", text=None if text == Status.TEXT[status] else text)
+    body = json.loads(encode_response_json(response))
+    assert (body["error_code"], body["status"], body["response_type"]) == (error_code, status, text)
+    back = parse_json_response_untrusted(encode_response_json(response))
+    assert back.response.status == status
+
+
+@pytest.mark.parametrize(
+    ("error_code", "status"), [(0, 200), (1, 400), (2, 400), (3, 403), (4, 500), (5, 503), (6, 401)]
+)
+def test_an_rfc7846_answer_without_status_is_read_by_its_error_code(
+    error_code: int, status: int
+) -> None:
+    data = json.dumps({"version": 1, "transaction_id": "t", "error_code": error_code}).encode()
+    assert parse_json_response_untrusted(data).response.status == status

@@ -101,7 +101,7 @@ async def test_post_binding_connect_join_find_stat_report_disconnect(stack: Stac
     http = await stack.post().open()
     status, answer = await http.post(request("CONNECT", "p1", "post-1"))
     assert status == 200, answer
-    assert (answer["error_code"], answer["response_type"], answer["reason"]) == (
+    assert (answer["status"], answer["response_type"], answer["reason"]) == (
         200,
         "SUCCESSFUL",
         "OK",
@@ -155,11 +155,9 @@ async def test_websocket_connect_with_swarm_actions(stack: Stack) -> None:
             ice_offer=browser_offer("o-1"),
         )
     )
-    assert seed["error_code"] == 200, seed
+    assert seed["status"] == 200, seed
     actions = seed["response_data"]["swarm_action"]
-    assert [(a["swarm_id"], a["action"], a["error_code"]) for a in actions] == [
-        ("films", "JOIN", 200)
-    ]
+    assert [(a["swarm_id"], a["action"], a["status"]) for a in actions] == [("films", "JOIN", 200)]
     leech = await stack.ws().open()
     answer = await leech.call(
         request(
@@ -187,10 +185,10 @@ async def test_websocket_connect_with_swarm_actions(stack: Stack) -> None:
             ],
         )
     )
-    assert again["error_code"] == 200
-    assert [a["error_code"] for a in again["response_data"]["swarm_action"]] == [200, 200]
+    assert again["status"] == 200
+    assert [a["status"] for a in again["response_data"]["swarm_action"]] == [200, 200]
     find = await leech.call(request("FIND", "l3", "web-2", swarm_id="films"))
-    assert (find["error_code"], find["reason"]) == (403, "Not Joined")
+    assert (find["status"], find["reason"]) == (403, "Not Joined")
     ws.ping()  # answered by a pong, nothing else
     await ws.close()
     await leech.close()
@@ -241,7 +239,7 @@ async def test_mixed_swarm_find_and_attach_across_bindings(stack: Stack) -> None
     ack = await ws.call(
         request("ATTACH_ACK", "w3", "web-1", indication_id=indication["transaction_id"])
     )
-    assert ack["error_code"] == 200
+    assert ack["status"] == 200
     done = await asyncio.wait_for(attach, 10)
     assert done.status == 200
     # And the other way: the browser ATTACHes to the native peer's next offer.
@@ -259,7 +257,7 @@ async def test_mixed_swarm_find_and_attach_across_bindings(stack: Stack) -> None
             ice_offer=browser_offer("o-2"),
         )
     )
-    assert answer["error_code"] == 200, answer
+    assert answer["status"] == 200, answer
     native_indication = await asyncio.wait_for(native.indications.get(), 5)
     assert native_indication.peer.peer_id == "web-1"
     assert native_indication.peer.offer is not None
@@ -292,9 +290,9 @@ async def test_dropped_websocket_is_a_lost_association(stack: Stack) -> None:
     # ... and a new WebSocket gets them back with the token (PROTOCOL §3, §8).
     again = await stack.ws().open()
     refused = await again.call(request("CONNECT", "b1", "web-9"))
-    assert (refused["error_code"], refused["reason"]) == (401, "Reconnect Token Required")
+    assert (refused["status"], refused["reason"]) == (401, "Reconnect Token Required")
     back = await again.call(request("CONNECT", "b2", "web-9", reconnect_token=token))
-    assert back["error_code"] == 200
+    assert back["status"] == 200
     assert back["response_data"]["swarm_ids"] == ["films"]
     find = await again.call(request("FIND", "b3", "web-9", swarm_id="films"))
     assert [p["peer_id"] for p in find["response_data"]["peer_group"]] == ["native-2"]
@@ -317,7 +315,7 @@ async def test_bad_json_gets_clear_400s_over_post(stack: Stack) -> None:
     ]
     for body, reason, transaction_id in cases:
         status, answer = await http.post(body)
-        assert (status, answer["error_code"], answer["reason"]) == (400, 400, reason)
+        assert (status, answer["status"], answer["reason"]) == (400, 400, reason)
         assert answer["transaction_id"] == transaction_id
     status, _headers, raw = await http.request(
         "POST", "/ppsp", b"x" * 9000, {"Content-Type": "application/json"}
@@ -327,7 +325,7 @@ async def test_bad_json_gets_clear_400s_over_post(stack: Stack) -> None:
     status, _headers, raw = await http.request(
         "POST", "/ppsp", b"{}", {"Content-Type": "text/plain"}
     )
-    assert status == 415 and json.loads(raw)["error_code"] == 415
+    assert status == 415 and json.loads(raw)["status"] == 415
     status, _headers, raw = await http.request("GET", "/ppsp")
     assert status == 405
     http = await stack.post().open()
@@ -341,7 +339,7 @@ async def test_websocket_errors(stack: Stack) -> None:
     ws = await stack.ws().open()
     ws.send(b'{"version":1,"transaction_id":"e1","peer_id":"p","request_type":"NOPE"}')
     answer = await ws.answer("e1")
-    assert (answer["error_code"], answer["reason"]) == (400, "Unknown Request")
+    assert (answer["status"], answer["reason"]) == (400, "Unknown Request")
     ws.send(b"not json")
     malformed = await ws.receive()
     assert malformed is not None and malformed["transaction_id"] is None
@@ -360,7 +358,7 @@ async def test_websocket_errors(stack: Stack) -> None:
     document = json.dumps(request("CONNECT", "f1", "frag-1")).encode()
     pieces.send_frame(encode_frame(OP_TEXT, document[:10], fin=False, mask=os.urandom(4)))
     pieces.send_frame(encode_frame(0, document[10:], mask=os.urandom(4)))
-    assert (await pieces.answer("f1"))["error_code"] == 200
+    assert (await pieces.answer("f1"))["status"] == 200
     await pieces.close()
 
 
@@ -412,7 +410,7 @@ async def test_idle_websocket_is_closed_and_its_peer_lives_on() -> None:
     try:
         ws = await running.ws().open()
         answer = await ws.call(request("CONNECT", "i1", "idle-1"))
-        assert answer["error_code"] == 200
+        assert answer["status"] == 200
         assert await ws.receive(5) is None  # closed by the tracker ...
         assert ws.close_code == 1001
         record = running.server.tracker.store.get_peer("idle-1")
@@ -438,7 +436,7 @@ async def test_a_multi_part_answer_is_one_json_answer(stack: Stack) -> None:
                 ice_offer=browser_offer(f"offer-{index}"),
             )
         )
-        assert answer["error_code"] == 200
+        assert answer["status"] == 200
         seeds.append(ws)
     leech = await stack.ws().open()
     answer = await leech.call(
@@ -451,7 +449,7 @@ async def test_a_multi_part_answer_is_one_json_answer(stack: Stack) -> None:
             peer_num={"peer_count": 12},
         )
     )
-    assert (answer["error_code"], answer["reason"]) == (403, "Not Connected")
+    assert (answer["status"], answer["reason"]) == (403, "Not Connected")
     await leech.call(request("CONNECT", "c1", "leech-1"))
     answer = await leech.call(
         request("JOIN", "j2", "leech-1", swarm_id="big", peer_num={"peer_count": 12})
@@ -538,12 +536,12 @@ async def test_requests_in_flight_per_websocket_are_capped() -> None:
         )
         indication = await target.indication()  # the ATTACH is in flight now
         refused = await asker.call(request("FIND", "a3", "cap-a", swarm_id="s"))
-        assert (refused["error_code"], refused["reason"]) == (503, "Rate Limited")
+        assert (refused["status"], refused["reason"]) == (503, "Rate Limited")
         await target.call(
             request("ATTACH_ACK", "t2", "cap-b", indication_id=indication["transaction_id"])
         )
-        assert (await asker.answer("a2"))["error_code"] == 200
-        assert (await asker.call(request("FIND", "a4", "cap-a", swarm_id="s")))["error_code"] == 200
+        assert (await asker.answer("a2"))["status"] == 200
+        assert (await asker.call(request("FIND", "a4", "cap-a", swarm_id="s")))["status"] == 200
         await asker.close()
         await target.close()
     finally:
@@ -564,14 +562,14 @@ async def test_mutual_mode_takes_the_peer_id_from_the_client_certificate() -> No
             https.address, pki.ca.cert_pem, (issued.cert_pem, issued.key_pem)
         ).open()
         answer = await ws.call(request("CONNECT", "m1", "cert-peer"))
-        assert answer["error_code"] == 200
+        assert answer["status"] == 200
         assert "reconnect_token" not in answer["response_data"]  # the certificate is the proof
         other = await ws.call(request("CONNECT", "m2", "someone-else"))
-        assert (other["error_code"], other["reason"]) == (401, "PeerID Not Certified")
+        assert (other["status"], other["reason"]) == (401, "PeerID Not Certified")
         await ws.close()
         anonymous = await WsClient(https.address, pki.ca.cert_pem).open()
         refused = await anonymous.call(request("CONNECT", "m3", "cert-peer"))
-        assert (refused["error_code"], refused["reason"]) == (401, "PeerID Not Certified")
+        assert (refused["status"], refused["reason"]) == (401, "PeerID Not Certified")
         await anonymous.close()
     finally:
         await https.close()

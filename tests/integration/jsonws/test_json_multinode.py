@@ -50,7 +50,7 @@ async def test_websocket_and_native_peers_on_two_nodes(
         ack = await ws.call(
             request("ATTACH_ACK", "m2", "web-m", indication_id=indication["transaction_id"])
         )
-        assert ack["error_code"] == 200
+        assert ack["status"] == 200
         assert (await asyncio.wait_for(attach, 10)).status == 200
     finally:
         await ws.close()

@@ -81,7 +81,7 @@ async def _exchange(address: tuple[str, int], ca: bytes, udp_port: int) -> None:
     """The certificate is the tracker's own (trusted via the dev CA)."""
     ws = await WsClient(address, ca).open()
     answer = await ws.call(request("CONNECT", "s1", "cli-1"))
-    assert answer["error_code"] == 200
+    assert answer["status"] == 200
     await ws.close()
     http = await HttpsClient(address, ca).open()
     status, _headers, body = await http.request("GET", "/peer/config.json")

@@ -11,8 +11,8 @@ const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000];
 
 export class TrackerError extends Error {
   constructor(answer) {
-    super(`${answer.error_code} ${answer.response_type}${answer.reason ? ` (${answer.reason})` : ""}`);
-    this.status = answer.error_code;
+    super(`${answer.status} ${answer.response_type}${answer.reason ? ` (${answer.reason})` : ""}`);
+    this.status = answer.status;
   }
 }
 
@@ -137,7 +137,7 @@ export class Tracker extends EventTarget {
     for (const more of rest) {
       data.peer_group = [...(data.peer_group || []), ...(more.response_data.peer_group || [])];
     }
-    if (first.error_code >= 200 && first.error_code < 300) waiter.resolve(merged);
+    if (first.error_code === 0) waiter.resolve(merged); // RFC 7846: 0 is "no error"
     else waiter.reject(new TrackerError(first));
   }
 
