@@ -100,21 +100,32 @@ class RegistrationIndex:
         _ids_discard(self._by_session, session_id, peer_id)
         _ids_discard(self._by_source, source, peer_id)
 
-    def on_session(self, session_id: str, other_than: str, now: float) -> int:
-        return self._count(self._by_session.get(session_id), other_than, now)
+    def on_session(self, session_id: str, other_than: str, now: float, cap: int = 0) -> int:
+        """Live Peer-IDs of the association besides ``other_than``; with
+        ``cap``, a figure below it may count expired entries not yet pruned
+        (it is compared with ``cap`` only, so this never changes a verdict)."""
+        return self._count(self._by_session.get(session_id), other_than, now, cap)
 
-    def from_source(self, source: str, other_than: str, now: float) -> int:
-        return self._count(self._by_source.get(source), other_than, now)
+    def from_source(self, source: str, other_than: str, now: float, cap: int = 0) -> int:
+        """The same per source (``cap`` as in :meth:`on_session`)."""
+        return self._count(self._by_source.get(source), other_than, now, cap)
 
     def prune(self, now: float) -> None:
         """Forget entries past their deadline (bounded memory)."""
         for peer_id in [p for p, w in self._where.items() if w[2] <= now]:
             self.remove(peer_id)
 
-    def _count(self, ids: _Ids | None, other_than: str, now: float) -> int:
+    def _count(self, ids: _Ids | None, other_than: str, now: float, cap: int) -> int:
         if not ids:
             return 0
-        members = (ids,) if isinstance(ids, str) else tuple(ids)
+        if isinstance(ids, str):
+            members: tuple[str, ...] = (ids,)
+        elif len(ids) < cap:
+            # At most len(ids) are live: below the cap whatever has expired,
+            # so the O(len) scan for stale entries is left to prune().
+            return len(ids) - (other_than in ids)
+        else:
+            members = tuple(ids)
         live = 0
         for peer_id in members:
             if self._where[peer_id][2] <= now:

@@ -610,10 +610,12 @@ class Tracker:
         registrations still live count."""
         config = self.config
         index = self.registrations
-        if index.on_session(session.session_id, peer_id, now) >= config.max_peers_per_session:
+        cap = config.max_peers_per_session
+        if index.on_session(session.session_id, peer_id, now, cap) >= cap:
             return Reason.TOO_MANY_PEER_IDS_ON_ASSOCIATION
         source = source_key(session.address[0])
-        if index.from_source(source, peer_id, now) >= config.max_peers_per_source:
+        cap = config.max_peers_per_source
+        if index.from_source(source, peer_id, now, cap) >= cap:
             return Reason.TOO_MANY_PEER_IDS_FROM_ADDRESS
         return None
 

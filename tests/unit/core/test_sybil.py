@@ -4,7 +4,7 @@ source address, and one source's share of a peer list."""
 from __future__ import annotations
 
 from stunlike_tracker.core.config import TrackerConfig
-from stunlike_tracker.core.sybil import spread_by_source
+from stunlike_tracker.core.sybil import RegistrationIndex, spread_by_source
 from stunlike_tracker.ppsp.messages import PeerMode, PeerNum
 from tests.unit.core.harness import Harness
 
@@ -90,3 +90,16 @@ def test_spread_by_source_keeps_order_and_holds_back_the_excess() -> None:
     taken, held = spread_by_source(items, lambda i: i[0], 5, 2)
     assert taken == ["a1", "a2", "b1", "c1"]
     assert held == ["a3", "a4"]
+
+
+def test_a_count_below_the_cap_skips_the_stale_scan_without_changing_a_verdict() -> None:
+    index = RegistrationIndex()
+    for i in range(3):
+        index.add(f"p{i}", "sess", "203.0.113.1", deadline=10.0)
+    # Below the cap the figure may still include expired entries: never a refusal.
+    assert index.from_source("203.0.113.1", "new", now=20.0, cap=5) < 5
+    assert len(index) == 3
+    # At the cap the expired entries are pruned and do not count.
+    assert index.from_source("203.0.113.1", "new", now=20.0, cap=3) == 0
+    assert index.on_session("sess", "new", now=20.0, cap=1) == 0
+    assert len(index) == 0
