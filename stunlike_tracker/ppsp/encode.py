@@ -349,8 +349,11 @@ def response_fields_xml(r: Response) -> str:
     head = _status_element(r.status, r.reason, r.text) + _leaf("TransactionID", r.transaction_id)
     swarm_ids = r.swarm_ids
     if swarm_ids:
-        head += "".join([_leaf("SwarmID", swarm) for swarm in swarm_ids])
-    head += _leaf("KeepAlive", r.keep_alive) + _leaf("ReconnectToken", r.reconnect_token)
+        head += "".join([f"<SwarmID>{_text_of(swarm)}</SwarmID>" for swarm in swarm_ids])
+    if r.keep_alive is not None:
+        head += _leaf("KeepAlive", r.keep_alive)
+    if r.reconnect_token is not None:
+        head += _leaf("ReconnectToken", r.reconnect_token)
     turn_servers = r.turn_servers
     if turn_servers:
         head += "".join(map(_turn_server_xml, turn_servers))

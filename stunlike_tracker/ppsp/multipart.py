@@ -68,7 +68,7 @@ def encode_response_datagrams(
     else:
         infos = [peer_info_xml(peer).encode("utf-8") for peer in peers]
     size = len(prefix) + len(_GROUP_OPEN) + sum(map(len, infos)) + len(_TAIL)
-    counts = [_peer_elements(peer) for peer in peers]
+    counts = list(map(_peer_elements, peers))
     head_elements = _head_elements(r)
     fits = size <= budget and head_elements + sum(counts) <= MAX_ELEMENTS
     if not fits and len(peers) >= 2:
@@ -105,8 +105,8 @@ def _overhead(prefix_size: int, digits: int) -> int:
 def _head_elements(r: Response) -> int:
     """Elements of a part besides its PeerInfo subtrees: root, Response,
     TransactionID, the optional fields, Part and PeerGroup."""
-    optional = (r.keep_alive, r.reconnect_token)
-    return 5 + len(r.swarm_ids) + len(r.turn_servers) + sum(value is not None for value in optional)
+    optional = (r.keep_alive is not None) + (r.reconnect_token is not None)
+    return 5 + len(r.swarm_ids) + len(r.turn_servers) + optional
 
 
 def _peer_elements(peer: PeerInfo) -> int:

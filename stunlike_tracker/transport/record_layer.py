@@ -95,10 +95,10 @@ def key_block(
 # Building an AEAD object costs ~1.1 µs more than the encryption of a
 # keep-alive answer, and keeping one per session costs ~2.5 KiB each (see
 # RecordProtection). So the objects of the sessions active lately are shared
-# here, per class, by key: at most this many each (~2.5 MiB), the table
-# starting over when full. A session idle long enough simply builds its
-# object again.
-AEAD_CACHE_ENTRIES: Final = 1024
+# here, per class, by key: at most this many each (two keys a session: 128
+# busy sessions, ~0.6 MiB), the table starting over when full. A session
+# idle long enough simply builds its object again.
+AEAD_CACHE_ENTRIES: Final = 256
 _Aead = AESGCM | ChaCha20Poly1305
 _gcm_objects: dict[bytes, _Aead] = {}
 _chacha_objects: dict[bytes, _Aead] = {}
