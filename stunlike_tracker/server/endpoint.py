@@ -33,6 +33,7 @@ from stunlike_tracker.core.effects import (
 from stunlike_tracker.core.tracker import Tracker
 from stunlike_tracker.server.budgets import BudgetLimits, Budgets, Verdict
 from stunlike_tracker.server.clock import Clock, SystemClock, TimerHandle
+from stunlike_tracker.server.heap_trim import HeapTrimmer
 from stunlike_tracker.server.latency import LatencyHistograms
 from stunlike_tracker.server.sessions import Address, SessionEntry, SessionTable
 from stunlike_tracker.stun.responder import BindingResponder
@@ -135,6 +136,8 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         self._timer_at = float("inf")
         self._handshaking: set[SessionEntry] = set()
         self._last_housekeeping = 0.0
+        # Freed handshake memory back to the OS now and then (heap_trim).
+        self.heap_trimmer = HeapTrimmer()
         self.closed = asyncio.Event()
         # Set with a shared store (PROTOCOL §9): requests go through it, async.
         self.shared: SharedStoreDriver | None = None
@@ -332,6 +335,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
                 entry.session_id, entry.address, identity, self.tracker.config.node_id
             )
             self.counters["dtls-handshakes"] += 1
+            self.heap_trimmer.handshake_done()
             log.debug(
                 "association established",
                 extra={"address": entry.address, "session_id": entry.session_id},
@@ -466,6 +470,7 @@ class TrackerEndpoint(asyncio.DatagramProtocol):
         if now - self._last_housekeeping >= self.limits.eviction_interval:
             self._last_housekeeping = now
             self.budgets.prune(now)
+            self.heap_trimmer.maybe_trim()
             limits = self.limits
             for entry in self.sessions.idle(now, limits.idle_timeout, limits.handshake_timeout):
                 self.counters["sessions-evicted"] += 1
