@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 
-async def _serve(certs_dir: Path, mutual: bool) -> None:
+async def _serve(certs_dir: Path, mutual: bool, cache_bytes: int | None = None) -> None:
     from stunlike_tracker.certs import init_dev_certs
     from stunlike_tracker.core.config import TrackerConfig
     from stunlike_tracker.server.app import ServerSettings, start_server
@@ -35,6 +35,8 @@ async def _serve(certs_dir: Path, mutual: bool) -> None:
         max_peers_per_source=10**9,
         max_source_share=1.0,
     )
+    if cache_bytes is not None:
+        config = replace(config, response_cache_bytes=cache_bytes)
     unlimited = 1e12
     budgets = BudgetLimits(
         address_rate=unlimited,
@@ -73,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--certs", type=Path, required=True)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--mutual", action="store_true")
+    parser.add_argument("--response-cache-bytes", type=int, default=None)
     args = parser.parse_args(argv)
-    coro = _serve(args.certs, args.mutual)
+    coro = _serve(args.certs, args.mutual, args.response_cache_bytes)
     if args.loop == "uvloop":
         try:
             import uvloop
@@ -89,13 +92,19 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextmanager
 def local_tracker(
-    certs_dir: Path, *, loop: str = "uvloop", mutual: bool = False
+    certs_dir: Path,
+    *,
+    loop: str = "uvloop",
+    mutual: bool = False,
+    response_cache_bytes: int | None = None,
 ) -> Iterator[tuple[tuple[str, int], int]]:
     """Start a local tracker process; yields ((host, port), pid)."""
     command = [sys.executable, "-m", "stunlike_tracker.loadgen.local", "--certs", str(certs_dir),
                "--loop", loop]  # fmt: skip
     if mutual:
         command.append("--mutual")
+    if response_cache_bytes is not None:
+        command += ["--response-cache-bytes", str(response_cache_bytes)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
     try:
         assert process.stdout is not None
