@@ -19,18 +19,10 @@ import tempfile
 import threading
 from pathlib import Path
 
+from stunlike_tracker.lab.cdp import HEADLESS_FLAGS, RAW_HOST_IPS_FLAG
+
 HERE = Path(__file__).resolve().parent
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
+FLAGS = [*HEADLESS_FLAGS, RAW_HOST_IPS_FLAG]
 
 
 def main() -> int:

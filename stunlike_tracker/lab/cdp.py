@@ -26,6 +26,7 @@ from typing import Any, Final
 
 __all__ = [
     "CHROMIUM_FLAGS",
+    "HEADLESS_FLAGS",
     "RAW_HOST_IPS_FLAG",
     "Browser",
     "BrowserError",
@@ -33,15 +34,21 @@ __all__ = [
     "chromium_executable",
 ]
 
-CHROMIUM_FLAGS: Final = (
+HEADLESS_FLAGS: Final = (
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
+    # This machine has no Internet: Chromium's own background connections
+    # would be refused, many at a time (FIELD-NOTES).
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+)
+"""Every headless Chromium the project starts (lab, interop, tests) runs with these."""
+CHROMIUM_FLAGS: Final = (
+    *HEADLESS_FLAGS,
     # The tracker's dev certificate is not in Chromium's trust store.
     "--ignore-certificate-errors",
 )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from stunlike_tracker.lab import agents
+from stunlike_tracker.lab.cdp import HEADLESS_FLAGS, RAW_HOST_IPS_FLAG
 from stunlike_tracker.lab.coturn import Coturn
 from stunlike_tracker.lab.topology import LanSpec, Topology
 from stunlike_tracker.lab.tracker_runner import (
@@ -42,15 +43,8 @@ NATTED: Final = "nat1"
 OPEN: Final = "open1"
 MUTUAL_PORT: Final = 3480
 CHROMIUM_FLAGS: Final = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    *HEADLESS_FLAGS,
+    RAW_HOST_IPS_FLAG,
     "--enable-logging=stderr",
     "--v=0",
 )

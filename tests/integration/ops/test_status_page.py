@@ -13,21 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from stunlike_tracker.lab.cdp import HEADLESS_FLAGS
 from stunlike_tracker.stun.codec import MAGIC_COOKIE
 from tests.integration.ops.support import Tracker, close_all, get, populate, scrape, start_tracker
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,900",
-]
+CHROMIUM_FLAGS = [*HEADLESS_FLAGS, "--window-size=1280,900"]
 
 
 def _stun_binding(tracker: Tracker) -> None:
